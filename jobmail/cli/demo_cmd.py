@@ -1,0 +1,86 @@
+"""`demo`: the whole pipeline with no account, through an SMTP server on loopback inside this process."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+
+from ..errors import EXIT_OK
+from .common import out
+
+DEMO_VALUES = {
+    "FROM_ADDRESS": "alex.example@example.com",
+    "FROM_NAME": "Alex Example",
+    "SMTP_HOST": "127.0.0.1",
+    "SMTP_SECURITY": "none",
+    "SEND_ATTEMPTS": "1",
+}
+DEMO_ARGS = [
+    "withdraw",
+    "--to",
+    "jordan.lee@example.com",
+    "--interviewer",
+    "Jordan Lee",
+    "--position",
+    "Data Analyst",
+    "--company",
+    "Example Corp",
+    "--reason",
+    "another-offer",
+]
+
+
+def register(subparsers, common) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        parents=[common],
+        help="try it with no account: send the sample withdrawal to a local server inside this process",
+        description="Run the whole pipeline (render, check, send, log) against an SMTP server on 127.0.0.1 "
+        "started inside this process. Nothing leaves this machine; no account or password is needed. "
+        "Records go to the demo/ folder inside the log folder, apart from your real log.",
+    )
+    p.set_defaults(run=run)
+
+
+def demo_log_dir(args):
+    """`demo/` inside the configured log folder (or the default one when the config cannot be read)."""
+    from ..config import PROJECT_DIR, load
+    from ..errors import JobmailError
+
+    try:
+        return load(args.env_file).log_dir / "demo"
+    except JobmailError:
+        return PROJECT_DIR / "log" / "demo"
+
+
+def run(args) -> int:
+    from datetime import datetime
+
+    from ..config import from_values
+    from ..loopback import LoopbackServer
+    from .send_cmd import build_parser_for_demo, prepare_from_args, print_summary, send_prepared, stop_on_guide_errors
+
+    with LoopbackServer() as server:
+        out(f"DEMO: a local SMTP server is listening on 127.0.0.1:{server.port} inside this process.")
+        out("DEMO: no account, no password, no internet: nothing leaves this machine.")
+        out("")
+        settings = from_values({**DEMO_VALUES, "SMTP_PORT": str(server.port), "LOG_DIR": str(demo_log_dir(args))})
+        demo_args = build_parser_for_demo().parse_args(DEMO_ARGS)
+        prepared = prepare_from_args(demo_args, settings, datetime.now(UTC))
+        print_summary(prepared)
+        stop_on_guide_errors(prepared, force=False)
+        send_prepared(settings, prepared, force=True)
+        received = server.messages[-1]
+    out("")
+    out(f"--- what the local server received ({len(received.data)} bytes, for {', '.join(received.rcpt_tos)}) ---")
+    out(received.data.decode("ascii", "replace").replace("\r\n", "\n").rstrip("\n"))
+    out("--- the sent log's records for it ---")
+    from ..sentlog import SentLog
+
+    for record in SentLog(settings.log_dir).history(prepared.id):
+        out(json.dumps(record, ensure_ascii=False))
+    out("")
+    out("DEMO finished: the message went only to the local server inside this process; nothing left this machine.")
+    out(f"Demo records are kept apart from your real log, in {settings.log_dir}.")
+    out("To send for real: configure your account (`python send.py setup`), then `python send.py send ...`.")
+    return EXIT_OK

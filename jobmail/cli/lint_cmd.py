@@ -1,0 +1,80 @@
+"""`lint`: check a template's rendering, or a message written elsewhere, against the guide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import EXIT_BAD_INPUT, EXIT_OK, InputError
+from .common import checklist_lines, out, settings_from
+
+
+def register(subparsers, common) -> None:
+    from .send_cmd import add_variable_arguments
+
+    p = subparsers.add_parser(
+        "lint",
+        parents=[common],
+        help="check a template (or an .eml file) against the guide, without sending",
+        description="Render TEMPLATE with the given variables (or read --file MESSAGE.eml) and check it against "
+        "the seven steps of the withdrawal guide. Exit 0 when there are no errors (warnings are shown), 2 otherwise.",
+    )
+    p.add_argument("template", nargs="?", help="template name, e.g. withdraw")
+    p.add_argument("--file", metavar="MESSAGE.eml", help="check a message written elsewhere instead")
+    p.add_argument("--sender-name", help="the name the sign-off must carry (default: FROM_NAME, or the From name)")
+    add_variable_arguments(p)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..etiquette import check
+
+    if bool(args.template) == bool(args.file):
+        raise InputError("give either a TEMPLATE name or --file MESSAGE.eml")
+    if args.file:
+        subject, body, sender, language = read_eml(Path(args.file))
+    else:
+        subject, body, sender, language = render_template(args)
+    sender = args.sender_name or sender
+    report = check(subject, body, sender, language)
+    out(f"Subject: {subject}")
+    out("Guide checklist:")
+    for line in checklist_lines(report):
+        out(line)
+    errors, warnings = len(report.errors), len(report.warnings)
+    out(f"{errors} error(s), {warnings} warning(s)" + (": errors block a send" if errors else ""))
+    return EXIT_BAD_INPUT if errors else EXIT_OK
+
+
+def render_template(args):
+    from ..compose import render
+    from .send_cmd import template_variables
+
+    settings = settings_from(args, require_account=False)
+    variables = template_variables(args, settings)
+    sender = args.sender_name or settings.from_name
+    if not sender:
+        raise InputError("no sender name to check the sign-off against: set FROM_NAME in .env or pass --sender-name")
+    variables["sender_name"] = sender
+    draft = render(settings.templates_dir, args.template, variables)
+    return draft.subject, draft.body, sender, draft.language
+
+
+def read_eml(path: Path):
+    import email
+    import email.policy
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    part = msg.get_body(preferencelist=("plain",))
+    if part is None:
+        raise InputError(f"{path} has no text/plain part to check")
+    try:
+        body = part.get_content().replace("\r\n", "\n")
+    except (LookupError, UnicodeError) as exc:
+        raise InputError(f"{path}: cannot decode the text part ({exc})") from None
+    sender = msg["From"].addresses[0].display_name if msg["From"] and msg["From"].addresses else ""
+    language = (msg.get("Content-Language") or "en").split("-")[0].strip().lower() or "en"
+    return str(msg.get("Subject", "")), body, sender, language

@@ -1,0 +1,65 @@
+"""`password set|delete`: keep the SMTP password in the OS keyring, never in a file or an argument."""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import EXIT_OK, CredentialError, InputError
+from .common import out, settings_from
+
+
+def register(subparsers, common) -> None:
+    p = subparsers.add_parser(
+        "password",
+        help="store or delete the SMTP password in the OS keyring",
+        description="The password is kept only in the OS keyring, under the SMTP host and your username "
+        "from the .env file. It is never read from an argument.",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    set_p = actions.add_parser("set", parents=[common], help="prompt for the password and store it")
+    set_p.add_argument("--stdin", action="store_true", help="read the password as one line from standard input")
+    set_p.set_defaults(run=run_set)
+    del_p = actions.add_parser("delete", parents=[common], help="remove the stored password")
+    del_p.set_defaults(run=run_delete)
+
+
+def read_password(from_stdin: bool, prompt: str) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        password = line.rstrip("\r\n")
+        if not password:
+            raise InputError("no password on standard input: pipe one line, e.g. from your password manager")
+        return password
+    import getpass
+
+    if not sys.stdin.isatty():
+        raise InputError("no terminal to ask for the password: use --stdin to read it from a pipe")
+    first = getpass.getpass(prompt)
+    if not first:
+        raise InputError("the password is empty: nothing stored")
+    if getpass.getpass("Again, to confirm: ") != first:
+        raise InputError("the two passwords differ: nothing stored; run the command again")
+    return first
+
+
+def run_set(args) -> int:
+    from ..credentials import set_password
+
+    settings = settings_from(args, require_account=False)
+    if not settings.smtp_host or not settings.smtp_username:
+        raise CredentialError("SMTP_HOST and SMTP_USERNAME (or FROM_ADDRESS) must be set in .env first")
+    password = read_password(args.stdin, f"Password for {settings.smtp_username} at {settings.smtp_host}: ")
+    set_password(settings.smtp_host, settings.smtp_username, password, settings.keyring_backend)
+    out(f"Stored the password for {settings.smtp_username} at {settings.smtp_host} in the keyring.")
+    return EXIT_OK
+
+
+def run_delete(args) -> int:
+    from ..credentials import delete_password
+
+    settings = settings_from(args, require_account=False)
+    if delete_password(settings.smtp_host, settings.smtp_username, settings.keyring_backend):
+        out(f"Deleted the password for {settings.smtp_username} at {settings.smtp_host} from the keyring.")
+    else:
+        out(f"No password was stored for {settings.smtp_username} at {settings.smtp_host}.")
+    return EXIT_OK

@@ -1,0 +1,5 @@
+"""`setup`: not written yet (placeholder so the CLI imports)."""
+
+
+def register(subparsers, common) -> None:
+    return None

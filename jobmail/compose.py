@@ -1,0 +1,188 @@
+"""Render a template (Jinja2, StrictUndefined) and build the email.message.EmailMessage to send.
+
+A template is `NAME.txt.j2` in the templates folder: a header block (`Subject:`, optional `Cc:`,
+`Reply-To:`, `Language:`), one blank line, then the plain-text body. When `NAME.html.j2` sits beside
+it, its rendering (autoescaped) becomes the HTML alternative of a multipart/alternative message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .addresses import check_header_value, normalize_address
+from .errors import InputError, TemplateError
+
+TEXT_SUFFIX = ".txt.j2"
+HTML_SUFFIX = ".html.j2"
+REASONS = ("another-offer", "personal", "role-fit", "career-change")
+HEADER_KEYS = {"subject": "Subject", "cc": "Cc", "reply-to": "Reply-To", "language": "Language"}
+_UNDEFINED = re.compile(r"'([^']+)' is undefined")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A rendered template: what the etiquette check reads and the message is built from."""
+
+    template: str
+    subject: str
+    body: str
+    html: str | None = None
+    cc: tuple[str, ...] = ()
+    reply_to: str = ""
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Who the message is from and who gets it, already validated."""
+
+    from_name: str
+    from_address: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...] = ()
+    reply_to: str = ""
+    in_reply_to: str = ""
+    bcc_self: bool = False
+
+    @property
+    def recipients(self) -> list[str]:
+        """Envelope recipients: To, Cc, and the sender's own copy (never a Bcc header)."""
+        seen: list[str] = []
+        for addr in (*self.to, *self.cc, *((self.from_address,) if self.bcc_self else ())):
+            if addr.lower() not in (s.lower() for s in seen):
+                seen.append(addr)
+        return seen
+
+
+def list_templates(templates_dir: Path) -> list[str]:
+    if not templates_dir.is_dir():
+        return []
+    return sorted(p.name[: -len(TEXT_SUFFIX)] for p in templates_dir.glob("*" + TEXT_SUFFIX))
+
+
+def render(templates_dir: Path, name: str, variables: dict[str, object]) -> Draft:
+    """Render NAME.txt.j2 (and NAME.html.j2 when present) into a Draft, or raise TemplateError."""
+    text_path = _template_path(templates_dir, name)
+    text = _render_file(templates_dir, text_path.name, name, variables)
+    headers, body = _split_headers(text, text_path)
+    html_path = templates_dir / (name + HTML_SUFFIX)
+    html = _render_file(templates_dir, html_path.name, name, variables) if html_path.is_file() else None
+    if not body.strip():
+        raise InputError(f"template '{name}' renders an empty body: write the message below the header block")
+    if "subject" not in headers:
+        raise TemplateError(f"{text_path}: no Subject: line in the header block: add one at the top")
+    subject = headers["subject"]
+    check_header_value(subject, "Subject")
+    cc = tuple(normalize_address(a, "Cc") for a in _split_list(headers.get("cc", "")))
+    reply_to = headers.get("reply-to", "").strip()
+    if reply_to:
+        reply_to = normalize_address(reply_to, "Reply-To")
+    language = headers.get("language", "en").strip().lower() or "en"
+    return Draft(name, subject, body, html, cc, reply_to, language)
+
+
+def _template_path(templates_dir: Path, name: str) -> Path:
+    path = templates_dir / (name + TEXT_SUFFIX)
+    if not _NAME.match(name) or not path.is_file():
+        known = ", ".join(list_templates(templates_dir)) or "none"
+        raise TemplateError(
+            f"unknown template '{name}': choose one of {known} (files NAME{TEXT_SUFFIX} in {templates_dir})"
+        )
+    return path
+
+
+def _environment(templates_dir: Path):
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir), encoding="utf-8"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2", "html"), default=False),
+    )
+
+
+def _render_file(templates_dir: Path, filename: str, name: str, variables: dict[str, object]) -> str:
+    import jinja2
+
+    path = templates_dir / filename
+    try:
+        return _environment(templates_dir).get_template(filename).render(**variables)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{path}, line {exc.lineno}: template syntax error: {exc.message}") from None
+    except jinja2.UndefinedError as exc:
+        found = _UNDEFINED.search(str(exc.message))
+        if found:
+            var = found.group(1)
+            raise TemplateError(f"template '{name}' needs the variable '{var}': pass --var {var}=VALUE") from None
+        raise TemplateError(f"{path}: {exc.message}") from None
+    except UnicodeDecodeError:
+        raise TemplateError(f"{path} is not UTF-8 text: save it as UTF-8") from None
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"{path}: {exc}") from None
+
+
+def _split_headers(text: str, path: Path) -> tuple[dict[str, str], str]:
+    lines = text.replace("\r\n", "\n").split("\n")
+    headers: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            return headers, "\n".join(lines[number:]).strip("\n") + "\n"
+        key, sep, value = line.partition(":")
+        key = key.strip().lower()
+        if not sep or key not in HEADER_KEYS:
+            raise TemplateError(
+                f"{path}, line {number}: {line.strip()[:40]!r} is not a header "
+                f"({', '.join(HEADER_KEYS.values())}): the header block ends at the first blank line"
+            )
+        headers[key] = value.strip()
+    raise TemplateError(f"{path}: no blank line after the header block: put one between the headers and the body")
+
+
+def _split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def build_message(draft: Draft, envelope: Envelope, now: datetime, max_bytes: int):
+    """Build the EmailMessage: every header a careful server and spam filter expect."""
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+    from email.policy import SMTP
+    from email.utils import format_datetime, make_msgid
+
+    check_header_value(envelope.from_name, "FROM_NAME")
+    check_header_value(envelope.in_reply_to, "--in-reply-to")
+    local, _, domain = envelope.from_address.rpartition("@")
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = Address(display_name=envelope.from_name, username=local, domain=domain)
+    msg["To"] = ", ".join(envelope.to)
+    if envelope.cc:
+        msg["Cc"] = ", ".join(envelope.cc)
+    if envelope.reply_to:
+        msg["Reply-To"] = envelope.reply_to
+    msg["Subject"] = draft.subject
+    msg["Date"] = format_datetime(now.astimezone())
+    msg["Message-ID"] = make_msgid(domain=domain)
+    if envelope.in_reply_to:
+        ref = envelope.in_reply_to.strip()
+        ref = ref if ref.startswith("<") else f"<{ref}>"
+        msg["In-Reply-To"] = ref
+        msg["References"] = ref
+    msg.set_content(draft.body, charset="utf-8")
+    if draft.html is not None:
+        msg.add_alternative(draft.html, subtype="html", charset="utf-8")
+    size = len(message_bytes(msg))
+    if size > max_bytes:
+        raise InputError(
+            f"the message is {size // 1024} KiB, over the limit of {max_bytes // 1024} KiB (MAX_MESSAGE_KB): shorten it"
+        )
+    return msg
+
+
+def message_bytes(msg) -> bytes:
+    """The exact bytes that go over the wire (CRLF line ends)."""
+    return msg.as_bytes()

@@ -1,0 +1,231 @@
+"""Settings: the .env file (python-dotenv) under the real environment, validated once into a frozen record.
+
+Nothing else in the package reads the environment for settings.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_ENV_FILE = ".env"
+SECURITY_MODES = ("starttls", "ssl", "none")
+DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+# Every key the file may hold, with its default ("" = unset).
+KEYS: dict[str, str] = {
+    "SMTP_HOST": "",
+    "SMTP_PORT": "",
+    "SMTP_SECURITY": "starttls",
+    "SMTP_USERNAME": "",
+    "SMTP_CA_FILE": "",
+    "SMTP_TIMEOUT": "30",
+    "FROM_ADDRESS": "",
+    "FROM_NAME": "",
+    "LOG_DIR": "",
+    "TEMPLATES_DIR": "",
+    "KEYRING_BACKEND": "",
+    "SEND_ATTEMPTS": "4",
+    "SEND_RETRY_DELAY": "2",
+    "MAX_MESSAGE_KB": "512",
+    "BUSINESS_HOURS": "09:00-17:00",
+    "OVERDUE_AFTER_HOURS": "12",
+}
+PASSWORD_HINTS = ("PASSWORD", "PASSWD", "PASS", "SECRET", "TOKEN")
+PASSWORD_ENV_NAMES = ("SMTP_PASSWORD", "SMTP_PASS", "MAIL_PASSWORD", "EMAIL_PASSWORD", "JOBMAIL_PASSWORD")
+PASSWORD_FIX = "store it in the keyring with `python send.py password set` and remove it"
+
+
+@dataclass(frozen=True)
+class Settings:
+    env_file: Path | None
+    smtp_host: str
+    smtp_port: int
+    smtp_security: str
+    smtp_username: str
+    smtp_ca_file: Path | None
+    smtp_timeout: float
+    from_address: str
+    from_name: str
+    log_dir: Path
+    templates_dir: Path
+    keyring_backend: str
+    send_attempts: int
+    send_retry_delay: float
+    max_message_bytes: int
+    business_hours: str
+    overdue_after_hours: float
+
+    @property
+    def server(self) -> str:
+        return f"{self.smtp_host}:{self.smtp_port}"
+
+    def require_account(self) -> None:
+        """Raise unless the settings name an account that mail can be sent from."""
+        where = self.env_file or "the environment"
+        for key, value in (("SMTP_HOST", self.smtp_host), ("FROM_ADDRESS", self.from_address)):
+            if not value:
+                raise ConfigError(
+                    f"{key} is not set in {where}: run `python send.py setup`, "
+                    "or copy config.example.env to .env and fill it in"
+                )
+        if not self.from_name:
+            raise ConfigError(f"FROM_NAME is not set in {where}: set it to the name you sign your emails with")
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def load(env_file: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the .env file (if there is one) and the environment, validate, and return Settings.
+
+    With env_file=None the default `.env` in the current folder is used when it exists.
+    An env_file given explicitly must exist.
+    """
+    environ = os.environ if environ is None else environ
+    path = _pick_env_file(env_file)
+    values = dict(KEYS)
+    if path is not None:
+        values.update(_read_env_file(path))
+    _refuse_passwords_in_environment(environ)
+    values.update({key: environ[key] for key in KEYS if key in environ})
+    base = path.parent if path is not None else Path.cwd()
+    return _validate(values, path, base)
+
+
+def from_values(values: dict[str, str], base: Path | None = None) -> Settings:
+    """Settings from explicit values only (no file, no environment): the demo and tests use it."""
+    return _validate({**KEYS, **values}, None, base or Path.cwd())
+
+
+def _pick_env_file(env_file: str | os.PathLike | None) -> Path | None:
+    if env_file is None:
+        default = Path(DEFAULT_ENV_FILE)
+        return default.resolve() if default.is_file() else None
+    path = Path(env_file)
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} not found: run `python send.py setup --env-file {path}` "
+            "or copy config.example.env there"
+        )
+    return path.resolve()
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text: save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        if binding.error:
+            raise ConfigError(f"{path}, line {line}: cannot parse this line: write it as KEY=value")
+        key = binding.key
+        if key is None:
+            continue
+        if any(hint in key.upper() for hint in PASSWORD_HINTS):
+            raise ConfigError(f"{path}, line {line}: {key} looks like a password: {PASSWORD_FIX} from the file")
+        if key not in KEYS:
+            raise ConfigError(f"{path}, line {line}: unknown key {key}: see config.example.env for the keys")
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {key: (value or "") for key, value in values.items()}
+
+
+def _refuse_passwords_in_environment(environ) -> None:
+    for name in PASSWORD_ENV_NAMES:
+        if environ.get(name):
+            raise ConfigError(f"{name} is set in the environment: {PASSWORD_FIX} from the environment")
+
+
+def _validate(values: dict[str, str], path: Path | None, base: Path) -> Settings:
+    security = values["SMTP_SECURITY"].strip().lower()
+    if security not in SECURITY_MODES:
+        raise ConfigError(
+            f"SMTP_SECURITY={values['SMTP_SECURITY']!r} is not one of {', '.join(SECURITY_MODES)}: "
+            "use ssl for port 465, starttls for 587"
+        )
+    host = values["SMTP_HOST"].strip()
+    if host and (any(ch.isspace() for ch in host) or "/" in host):
+        raise ConfigError(f"SMTP_HOST={host!r} is not a host name: write it like smtp.example.com")
+    if security == "none" and host and not is_loopback(host):
+        raise ConfigError(
+            f"SMTP_SECURITY=none is allowed only for a server on this machine, not {host}: use starttls or ssl"
+        )
+    port_text = values["SMTP_PORT"].strip()
+    port = _integer("SMTP_PORT", port_text, 1, 65535) if port_text else DEFAULT_PORTS[security]
+    from_address = values["FROM_ADDRESS"].strip()
+    if from_address:
+        from .addresses import normalize_address
+
+        from_address = normalize_address(from_address, "FROM_ADDRESS")
+    ca_text = values["SMTP_CA_FILE"].strip()
+    ca_file = _resolve(base, ca_text) if ca_text else None
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigError(f"SMTP_CA_FILE={ca_text}: no such file: give the path of a PEM certificate file")
+    log_text = values["LOG_DIR"].strip()
+    templates_text = values["TEMPLATES_DIR"].strip()
+    from_name = values["FROM_NAME"].strip()
+    for key, value in (("FROM_NAME", from_name), ("SMTP_USERNAME", values["SMTP_USERNAME"])):
+        if "\r" in value or "\n" in value:
+            raise ConfigError(f"{key} contains a line break: keep it on one line")
+    return Settings(
+        env_file=path,
+        smtp_host=host,
+        smtp_port=port,
+        smtp_security=security,
+        smtp_username=values["SMTP_USERNAME"].strip() or from_address,
+        smtp_ca_file=ca_file,
+        smtp_timeout=_number("SMTP_TIMEOUT", values["SMTP_TIMEOUT"], 0.1, 600),
+        from_address=from_address,
+        from_name=from_name,
+        log_dir=_resolve(base, log_text) if log_text else PROJECT_DIR / "log",
+        templates_dir=_resolve(base, templates_text) if templates_text else PROJECT_DIR / "templates",
+        keyring_backend=values["KEYRING_BACKEND"].strip(),
+        send_attempts=_integer("SEND_ATTEMPTS", values["SEND_ATTEMPTS"], 1, 10),
+        send_retry_delay=_number("SEND_RETRY_DELAY", values["SEND_RETRY_DELAY"], 0, 60),
+        max_message_bytes=_integer("MAX_MESSAGE_KB", values["MAX_MESSAGE_KB"], 1, 50_000) * 1024,
+        business_hours=values["BUSINESS_HOURS"].strip(),
+        overdue_after_hours=_number("OVERDUE_AFTER_HOURS", values["OVERDUE_AFTER_HOURS"], 0, 24 * 365),
+    )
+
+
+def _resolve(base: Path, text: str) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _integer(key: str, text: str, low: int, high: int) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ConfigError(f"{key}={text!r} is not a whole number: give a number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{key}={value} is out of range: give a number from {low} to {high}")
+    return value
+
+
+def _number(key: str, text: str, low: float, high: float) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ConfigError(f"{key}={text!r} is not a number: give a number from {low:g} to {high:g}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{key}={value:g} is out of range: give a number from {low:g} to {high:g}")
+    return value

@@ -1,0 +1,171 @@
+"""From template to sent log: prepare a message, then deliver it while recording every state.
+
+`prepare` renders, checks and builds (no network); `deliver` sends over SMTP and writes
+`sending` (before DATA), `retrying`, then `sent` | `failed` | `unknown` to the sent log, all under
+one record id. The outbox reuses `deliver` for scheduled messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .compose import Draft, Envelope, build_message, message_bytes, render
+from .config import Settings
+from .errors import DuplicateError, OutcomeUnknown, SendError
+from .sentlog import SentLog, new_id
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A message ready to send: its bytes, the checks' report, and the fields every record carries."""
+
+    id: str
+    draft: Draft
+    envelope: Envelope
+    data: bytes
+    report: object  # etiquette.Report
+    record: dict = field(default_factory=dict)
+
+
+def prepare(settings: Settings, template: str, envelope: Envelope, variables: dict, now: datetime) -> Prepared:
+    from .etiquette import check
+
+    draft = render(settings.templates_dir, template, variables)
+    if draft.cc:
+        envelope = Envelope(**{**envelope.__dict__, "cc": tuple(dict.fromkeys((*envelope.cc, *draft.cc)))})
+    if draft.reply_to and not envelope.reply_to:
+        envelope = Envelope(**{**envelope.__dict__, "reply_to": draft.reply_to})
+    msg = build_message(draft, envelope, now, settings.max_message_bytes)
+    data = message_bytes(msg)
+    report = check(draft.subject, draft.body, envelope.from_name, draft.language)
+    record = {
+        "from": envelope.from_address,
+        "to": list(envelope.to),
+        "cc": list(envelope.cc),
+        "subject": draft.subject,
+        "message_id": msg["Message-ID"],
+        "template": template,
+        "recipients": envelope.recipients,
+        "body_sha256": body_digest(draft.body),
+    }
+    return Prepared(new_id(), draft, envelope, data, report, record)
+
+
+def body_digest(body: str) -> str:
+    return hashlib.sha256(body.strip().encode("utf-8")).hexdigest()
+
+
+def find_duplicate(log: SentLog, record: dict) -> dict | None:
+    """An earlier message that was sent (or may have been) to the same people with the same text."""
+
+    def key(rec: dict) -> tuple:
+        return sorted(a.lower() for a in rec.get("to", [])), rec.get("subject"), rec.get("body_sha256")
+
+    wanted = key(record)
+    for earlier in log.latest_states():
+        if earlier.get("status") in ("sent", "unknown", "sending") and key(earlier) == wanted:
+            return earlier
+    return None
+
+
+def refuse_duplicate(log: SentLog, record: dict) -> None:
+    earlier = find_duplicate(log, record)
+    if earlier is not None:
+        raise DuplicateError(
+            f"this message was already {earlier['status']} to {', '.join(earlier['to'])} at {earlier['time']} "
+            f"(id {earlier['id'][:8]}): nothing sent; see `python send.py log show {earlier['id'][:8]}`, "
+            "or add --force to send it again"
+        )
+
+
+def password_provider(settings: Settings) -> Callable[[], str]:
+    """Fetch the password from the keyring on first use only, and remember it for retries."""
+    cache: list[str] = []
+
+    def get() -> str:
+        if not cache:
+            from .credentials import get_password
+
+            cache.append(get_password(settings.smtp_host, settings.smtp_username, settings.keyring_backend))
+        return cache[0]
+
+    return get
+
+
+def deliver(
+    settings: Settings,
+    log: SentLog,
+    message_id: str,
+    record: dict,
+    data: bytes,
+    password: Callable[[], str] | None = None,
+    sleep: Callable[[float], None] | None = None,
+    on_event: Callable[[str, dict], None] = lambda status, rec: None,
+):
+    """Send the stored bytes and record each state. Returns smtp.Delivered or raises SendError."""
+    from . import smtp
+
+    base = {"id": message_id, **record}
+    state = {"sending": False}
+
+    def write(status: str, **extra) -> None:
+        rec = log.append({**base, "status": status, **extra})
+        on_event(status, rec)
+
+    def before_data(attempt: int) -> None:
+        write("sending", server=settings.server, attempt=attempt)
+        state["sending"] = True
+
+    def on_retry(attempt: int, error: SendError, delay: float) -> None:
+        write(
+            "retrying",
+            server=settings.server,
+            attempt=attempt,
+            error=str(error),
+            reply=_reply(error),
+            retry_in=round(delay, 1),
+        )
+        state["sending"] = False
+
+    kwargs = {"sleep": sleep} if sleep is not None else {}
+    try:
+        done = smtp.send(
+            settings,
+            password or password_provider(settings),
+            record["from"],
+            record["recipients"],
+            data,
+            before_data=before_data,
+            on_retry=on_retry,
+            **kwargs,
+        )
+    except OutcomeUnknown as exc:
+        write("unknown", server=settings.server, attempts=exc.attempts, error=str(exc), reply=_reply(exc))
+        raise
+    except SendError as exc:
+        write("failed", server=settings.server, attempts=exc.attempts, error=str(exc), reply=_reply(exc))
+        raise
+    except KeyboardInterrupt:
+        if state["sending"]:
+            write("unknown", server=settings.server, error="interrupted while sending: check your Sent folder")
+        else:
+            write("failed", server=settings.server, error="interrupted before the message was sent")
+        raise
+    except Exception as exc:  # e.g. the keyring failed: nothing was sent
+        write("failed", server=settings.server, error=str(exc) or type(exc).__name__)
+        raise
+    write(
+        "sent",
+        server=done.server,
+        tls=done.tls,
+        reply={"code": done.code, "text": done.text},
+        attempts=done.attempts,
+    )
+    return done
+
+
+def _reply(error: SendError) -> dict | None:
+    return {"code": error.code, "text": error.reply} if error.code is not None else None

@@ -1,0 +1,132 @@
+"""A real SMTP server on 127.0.0.1 inside this process (aiosmtpd), for the demo, the tests and the benchmark.
+
+It only ever listens on the loopback interface: nothing sent to it leaves the machine.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class Received:
+    """One message as the server received it."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    queue_id: str
+
+
+@dataclass
+class Recorder:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    messages: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server, session, envelope):
+        queue_id = secrets.token_hex(5).upper()
+        with self.lock:
+            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, queue_id))
+        return f"250 2.0.0 Ok: queued as {queue_id}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+class LoopbackServer:
+    """Start with `with LoopbackServer(...) as server:`; `server.port`, `server.messages`.
+
+    tls: a server-side SSLContext; with implicit_tls it wraps the whole connection (port-465 style),
+    otherwise it is offered through STARTTLS (port-587 style) and required before AUTH and MAIL.
+    credentials: (username, password) to require AUTH; None accepts mail without login.
+    """
+
+    def __init__(
+        self,
+        handler=None,
+        *,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        credentials: tuple[str, str] | None = None,
+        hostname: str = LOOPBACK,
+    ):
+        self.handler = handler if handler is not None else Recorder()
+        self.tls = tls
+        self.implicit_tls = implicit_tls
+        self.credentials = credentials
+        self.hostname = hostname
+        self.port = 0
+        self.auth_attempts: list[str] = []  # the usernames that tried to log in
+        self._controller = None
+
+    @property
+    def messages(self) -> list[Received]:
+        return self.handler.messages
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        if isinstance(auth_data, LoginPassword):
+            self.auth_attempts.append(auth_data.login.decode("utf-8", "replace"))
+        ok = (
+            self.credentials is not None
+            and isinstance(auth_data, LoginPassword)
+            and (auth_data.login.decode("utf-8", "replace"), auth_data.password.decode("utf-8", "replace"))
+            == self.credentials
+        )
+        return AuthResult(success=ok, handled=False)
+
+    def _controller_for(self, port: int):
+        from aiosmtpd.controller import Controller
+
+        options = {}
+        if self.credentials is not None:
+            options.update(
+                authenticator=self._authenticate,
+                auth_required=True,
+                # with implicit TLS the whole connection is encrypted already
+                auth_require_tls=self.tls is not None and not self.implicit_tls,
+            )
+        if self.tls is not None and self.implicit_tls:
+            options["ssl_context"] = self.tls
+        elif self.tls is not None:
+            options.update(tls_context=self.tls, require_starttls=True)
+        return Controller(
+            self.handler, hostname=self.hostname, port=port, ready_timeout=10, server_hostname="localhost", **options
+        )
+
+    def start(self) -> LoopbackServer:
+        last_error: OSError | None = None
+        for _ in range(5):  # a port picked free can be taken before we bind it: try another
+            port = free_port()
+            controller = self._controller_for(port)
+            try:
+                controller.start()
+            except OSError as exc:
+                last_error = exc
+                continue
+            self.port, self._controller = port, controller
+            return self
+        raise RuntimeError(f"could not start the loopback SMTP server: {last_error}")
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

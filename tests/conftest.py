@@ -1,0 +1,182 @@
+"""Real parts for every test: an SMTP server on 127.0.0.1 (aiosmtpd) with STARTTLS, implicit TLS and
+AUTH and trustme certificates; a real keyring backend (keyrings.alt's file backend) in a temp dir;
+the CLI run in-process and as a subprocess, the way a user runs it.
+
+The test password is made fresh for each run: no secret is committed with the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import ssl
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import trustme
+
+from jobmail.loopback import LOOPBACK, LoopbackServer
+
+PROJECT = Path(__file__).resolve().parent.parent
+SEND_PY = PROJECT / "send.py"
+USERNAME = "alex@example.com"
+KEYRING_BACKEND = "keyrings.alt.file.PlaintextKeyring"
+# Settings that might leak in from the developer's own shell.
+SCRUB = ("SMTP_", "FROM_", "LOG_DIR", "TEMPLATES_DIR", "KEYRING_BACKEND", "PYTHON_KEYRING_BACKEND", "SEND_")
+
+
+@pytest.fixture(scope="session")
+def password() -> str:
+    return "pw-" + secrets.token_urlsafe(18)
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_file(ca, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+def server_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*names).configure_cert(context)
+    return context
+
+
+@pytest.fixture(scope="session")
+def tls_context(ca) -> ssl.SSLContext:
+    return server_context(ca, LOOPBACK, "localhost")
+
+
+@dataclass
+class Account:
+    """A server, a .env pointing at it, and a keyring directory: one user's whole set-up."""
+
+    server: LoopbackServer
+    env_file: Path
+    home: Path
+    log_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def run(self, *args: str, input: str | None = None, env_file: bool = True, timeout: float = 60):
+        argv = [sys.executable, str(SEND_PY), *args]
+        if env_file and "--env-file" not in args and args and args[0] not in ("password",):
+            argv += ["--env-file", str(self.env_file)]
+        return subprocess.run(
+            argv,
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.home,
+            timeout=timeout,
+            encoding="utf-8",
+        )
+
+    def records(self) -> list[dict]:
+        path = self.log_dir / "sent.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def write_env(self, **values: str) -> None:
+        lines = [f"{key}={value}" for key, value in values.items()]
+        self.env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def store_password(self, password: str) -> None:
+        result = self.run("password", "set", "--stdin", "--env-file", str(self.env_file), input=password + "\n")
+        assert result.returncode == 0, result.stderr
+
+
+def clean_environ(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUB)}
+    env.update(
+        PYTHON_KEYRING_BACKEND=KEYRING_BACKEND,
+        XDG_DATA_HOME=str(home / "data"),  # keyrings.alt's file lives under it (Linux)
+        LOCALAPPDATA=str(home / "data"),  # and there on Windows
+        PYTHONIOENCODING="utf-8",
+        COLUMNS="120",
+    )
+    env["PYTHONPATH"] = str(PROJECT)
+    return env
+
+
+@pytest.fixture
+def keyring_home(tmp_path, monkeypatch):
+    """A real keyring backend for in-process code: keyrings.alt's file backend under tmp_path."""
+    import keyring
+    from keyrings.alt.file import PlaintextKeyring
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("LOCALAPPDATA", str(home / "data"))
+    previous = keyring.get_keyring()
+    keyring.set_keyring(PlaintextKeyring())
+    yield home
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def make_account(tmp_path, tls_context, ca_file, password):
+    """make_account(mode="starttls"|"ssl"|"none", auth=True, **env overrides) -> Account (server running)."""
+    started: list[LoopbackServer] = []
+
+    def make(mode: str = "starttls", auth: bool = True, handler=None, ca: bool = True, tls=None, **overrides):
+        home = tmp_path / f"user{len(started)}"
+        home.mkdir()
+        server = LoopbackServer(
+            handler,
+            tls=None if mode == "none" else (tls or tls_context),
+            implicit_tls=mode == "ssl",
+            credentials=(USERNAME, password) if auth else None,
+        )
+        if overrides.pop("plain_server", False):  # a server that offers no TLS at all
+            server = LoopbackServer(handler, credentials=(USERNAME, password) if auth else None)
+        server.start()
+        started.append(server)
+        values = {
+            "SMTP_HOST": LOOPBACK,
+            "SMTP_PORT": str(server.port),
+            "SMTP_SECURITY": mode,
+            "SMTP_USERNAME": USERNAME,
+            "SMTP_TIMEOUT": "5",
+            "FROM_ADDRESS": USERNAME,
+            "FROM_NAME": "Alex Example",
+            "LOG_DIR": str(home / "log"),
+            "SEND_RETRY_DELAY": "0",
+            "KEYRING_BACKEND": KEYRING_BACKEND,
+        }
+        if ca and mode != "none":
+            values["SMTP_CA_FILE"] = str(ca_file)
+        values.update({k: str(v) for k, v in overrides.items()})
+        account = Account(server, home / ".env", home, home / "log", clean_environ(home))
+        account.write_env(**{k: v for k, v in values.items() if v is not None and v != "__unset__"})
+        return account
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+WITHDRAW_ARGS = (
+    "send",
+    "withdraw",
+    "--to",
+    "jordan.lee@acme.example.com",
+    "--interviewer",
+    "Jordan Lee",
+    "--position",
+    "Data Analyst",
+    "--company",
+    "Acme",
+)
