@@ -58,21 +58,25 @@ def body_digest(body: str) -> str:
     return hashlib.sha256(body.strip().encode("utf-8")).hexdigest()
 
 
-def find_duplicate(log: SentLog, record: dict) -> dict | None:
-    """An earlier message that was sent (or may have been) to the same people with the same text."""
+SENT_OR_MAYBE = ("sent", "unknown", "sending")
+
+
+def find_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = SENT_OR_MAYBE) -> dict | None:
+    """An earlier message in one of `statuses` (default: sent, or may have been) to the same people
+    with the same subject and body."""
 
     def key(rec: dict) -> tuple:
         return sorted(a.lower() for a in rec.get("to", [])), rec.get("subject"), rec.get("body_sha256")
 
     wanted = key(record)
     for earlier in log.latest_states():
-        if earlier.get("status") in ("sent", "unknown", "sending") and key(earlier) == wanted:
+        if earlier.get("status") in statuses and key(earlier) == wanted:
             return earlier
     return None
 
 
-def refuse_duplicate(log: SentLog, record: dict) -> None:
-    earlier = find_duplicate(log, record)
+def refuse_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = SENT_OR_MAYBE) -> None:
+    earlier = find_duplicate(log, record, statuses)
     if earlier is not None:
         raise DuplicateError(
             f"this message was already {earlier['status']} to {', '.join(earlier['to'])} at {earlier['time']} "
@@ -106,7 +110,6 @@ def deliver(
     on_event: Callable[[str, dict], None] = lambda status, rec: None,
 ):
     """Send the stored bytes and record each state. Returns smtp.Delivered or raises SendError."""
-    from . import smtp
 
     base = {"id": message_id, **record}
     state = {"sending": False}
@@ -131,6 +134,55 @@ def deliver(
         state["sending"] = False
 
     kwargs = {"sleep": sleep} if sleep is not None else {}
+    with sender_lock(log, message_id):
+        return _deliver_locked(settings, write, before_data, on_retry, password, record, data, state, kwargs)
+
+
+def sender_lock(log: SentLog, message_id: str):
+    """Held by the process delivering a message; a `sending` message whose lock is free was interrupted."""
+    from filelock import FileLock
+
+    log.messages_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(log.messages_dir / f"{message_id}.lock"), mode=0o600)
+
+
+def recover_interrupted(log: SentLog, records) -> list[dict]:
+    """Mark `unknown` every message left `sending` by a process that died (its sender lock is free).
+
+    Such a message may have reached the server: it is never retried on its own.
+    Returns the records written.
+    """
+    from filelock import Timeout
+
+    written = []
+    for record in records:
+        if record.get("status") != "sending":
+            continue
+        try:
+            with sender_lock(log, record["id"]).acquire(timeout=0):
+                with log.locked():
+                    current = log.current(record["id"])
+                    if current is None or current.get("status") != "sending":
+                        continue
+                    fields = {k: v for k, v in current.items() if k not in ("time", "status", "attempt")}
+                    written.append(
+                        log.append(
+                            {
+                                **fields,
+                                "status": "unknown",
+                                "error": "the sending process stopped after the message data may have gone out: "
+                                "check your Sent folder before sending it again",
+                            }
+                        )
+                    )
+        except Timeout:
+            continue  # another process is delivering it right now
+    return written
+
+
+def _deliver_locked(settings, write, before_data, on_retry, password, record, data, state, kwargs):
+    from . import smtp
+
     try:
         done = smtp.send(
             settings,

@@ -53,7 +53,7 @@ _QUOTE_LIMIT = 60
 # --- placeholders ---------------------------------------------------------
 
 _PLACEHOLDER_PATTERNS = (
-    re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}"),  # Jinja2 left unrendered
+    re.compile(r"\{\{.{0,200}?\}\}|\{%.{0,200}?%\}|\{#.{0,200}?#\}"),  # Jinja2 left unrendered
     re.compile(r"\{[A-Za-z_][\w ]{0,40}\}"),  # {name} format fields
     re.compile(r"\[[^\[\]\n]{2,60}\](?!\()"),  # [Interviewer's Name]
     re.compile(r"<[^\W\d_][\w'’ -]{0,40}>"),  # <name>; not <a@b.com>, <https://..>

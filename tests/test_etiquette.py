@@ -40,6 +40,10 @@ def render(path: Path, **overrides: object) -> tuple[str, dict[str, str], str]:
     return text, headers, body
 
 
+def case_id(value: object) -> str:
+    return value.name.split(".")[0] if isinstance(value, Path) else repr(value)
+
+
 def test_both_templates_are_shipped():
     assert {p.name for p in TEMPLATE_PATHS} >= {"withdraw.txt.j2", "decline-offer.txt.j2"}
 
@@ -47,7 +51,7 @@ def test_both_templates_are_shipped():
 @pytest.mark.parametrize(
     ("path", "reason", "interviewer", "offer_help"),
     list(itertools.product(TEMPLATE_PATHS, REASONS, ("Ms. Rivera", ""), (True, False))),
-    ids=lambda value: repr(value) if not isinstance(value, Path) else value.name.split(".")[0],
+    ids=case_id,
 )
 def test_every_template_variant_follows_the_guide(path, reason, interviewer, offer_help):
     text, headers, body = render(path, reason=reason, interviewer=interviewer, offer_help=offer_help)
@@ -72,7 +76,7 @@ def test_every_template_variant_follows_the_guide(path, reason, interviewer, off
     assert lines[-1] == SENDER
 
 
-@pytest.mark.parametrize(("path", "reason"), list(itertools.product(TEMPLATE_PATHS, REASONS)))
+@pytest.mark.parametrize(("path", "reason"), list(itertools.product(TEMPLATE_PATHS, REASONS)), ids=case_id)
 def test_names_that_look_like_rule_words_do_not_trip_the_checks(path, reason):
     position, company = "Benefits & Compensation Analyst", "Relocation Health Partners Inc."
     _, headers, body = render(path, reason=reason, position=position, company=company, interviewer="Dr. Poor")
