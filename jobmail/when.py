@@ -93,6 +93,7 @@ def resolve_zone(name: str | None) -> tzinfo:
 def parse_when(text: str, now: datetime, zone: tzinfo, hours: BusinessHours = BusinessHours()) -> datetime:
     """The instant, in UTC, that ``text`` means when read at ``now`` in ``zone``."""
     _require_aware(now, "now")
+    now = now.astimezone(UTC)  # one unambiguous instant, even for a wall time in a DST gap
     text = text.strip()
     words = " ".join(text.lower().split())
     if words == "now":

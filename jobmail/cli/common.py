@@ -34,12 +34,10 @@ def terminal_width(default: int = 100) -> int:
 
 def checklist_lines(report) -> list[str]:
     """The etiquette checklist: one line per step of the guide, then each finding."""
-    from ..etiquette import STEP_TITLES
-
     lines = []
     for step, title, passed, findings in report.checklist():
         mark = "ok  " if passed else ("FAIL" if any(f.severity == "error" for f in findings) else "warn")
-        lines.append(f"  [{mark}] {step}. {STEP_TITLES.get(step, title)}")
+        lines.append(f"  [{mark}] {step}. {title}")
         for finding in findings:
             where = f"line {finding.line}: " if finding.line and f"line {finding.line}" not in finding.message else ""
             lines.append(f"         {finding.severity}: {where}{finding.message}")
