@@ -7,7 +7,6 @@ heavy imports (jinja2, keyring, smtplib) happen inside `run`, so `--help` and `l
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from .. import __version__
@@ -42,10 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    if args.debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
     except JobmailError as exc:

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 
-from ..config import Settings, load
-from ..sentlog import SentLog
 
+def settings_from(args, require_account: bool = True):
+    """The validated Settings for this command (.env file under the environment)."""
+    from ..config import load
 
-def settings_from(args, require_account: bool = True) -> Settings:
     settings = load(args.env_file)
     if require_account:
         settings.require_account()
     return settings
 
 
-def sent_log(settings: Settings) -> SentLog:
+def sent_log(settings):
+    from ..sentlog import SentLog
+
     return SentLog(settings.log_dir)
 
 
@@ -29,6 +30,8 @@ def err(text: str) -> None:
 
 
 def terminal_width(default: int = 100) -> int:
+    import shutil
+
     return shutil.get_terminal_size((default, 24)).columns
 
 

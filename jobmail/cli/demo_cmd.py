@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC
-
 from ..errors import EXIT_OK
 from .common import out
 
@@ -54,7 +51,8 @@ def demo_log_dir(args):
 
 
 def run(args) -> int:
-    from datetime import datetime
+    import json
+    from datetime import UTC, datetime
 
     from ..config import from_values
     from ..loopback import LoopbackServer

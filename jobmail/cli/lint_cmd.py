@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..errors import EXIT_BAD_INPUT, EXIT_OK, InputError
 from .common import checklist_lines, out, settings_from
 
@@ -26,6 +24,8 @@ def register(subparsers, common) -> None:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from ..etiquette import check
 
     if bool(args.template) == bool(args.file):
@@ -59,7 +59,7 @@ def render_template(args):
     return draft.subject, draft.body, sender, draft.language
 
 
-def read_eml(path: Path):
+def read_eml(path):
     import email
     import email.policy
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC
 
 from ..errors import EXIT_OK, EtiquetteError, InputError
 from .common import checklist_lines, err, out, settings_from
@@ -149,7 +148,7 @@ def stop_on_guide_errors(prepared, force: bool) -> None:
 
 
 def run(args) -> int:
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     settings = settings_from(args)
     now = datetime.now(UTC)
