@@ -178,7 +178,8 @@ def build_message(draft: Draft, envelope: Envelope, now: datetime, max_bytes: in
     size = len(message_bytes(msg))
     if size > max_bytes:
         raise InputError(
-            f"the message is {size // 1024} KiB, over the limit of {max_bytes // 1024} KiB (MAX_MESSAGE_KB): shorten it"
+            f"the message is {size:,} bytes, over the limit of {max_bytes:,} bytes (MAX_MESSAGE_KB): "
+            "shorten it, or raise MAX_MESSAGE_KB in .env"
         )
     return msg
 

@@ -173,8 +173,12 @@ def _validate(values: dict[str, str], path: Path | None, base: Path) -> Settings
     from_address = values["FROM_ADDRESS"].strip()
     if from_address:
         from .addresses import normalize_address
+        from .errors import InputError
 
-        from_address = normalize_address(from_address, "FROM_ADDRESS")
+        try:
+            from_address = normalize_address(from_address, "FROM_ADDRESS")
+        except InputError as exc:
+            raise ConfigError(f"{exc}: fix it in {path or 'the environment'}") from None
     ca_text = values["SMTP_CA_FILE"].strip()
     ca_file = _resolve(base, ca_text) if ca_text else None
     if ca_file is not None and not ca_file.is_file():

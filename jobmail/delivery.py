@@ -134,6 +134,13 @@ def deliver(
         state["sending"] = False
 
     kwargs = {"sleep": sleep} if sleep is not None else {}
+    password = password or password_provider(settings)
+    if settings.smtp_security != "none":
+        try:
+            password()  # a missing password or keyring fails here, before any connection
+        except Exception as exc:
+            write("failed", server=settings.server, error=str(exc) or type(exc).__name__)
+            raise
     with sender_lock(log, message_id):
         return _deliver_locked(settings, write, before_data, on_retry, password, record, data, state, kwargs)
 
@@ -186,7 +193,7 @@ def _deliver_locked(settings, write, before_data, on_retry, password, record, da
     try:
         done = smtp.send(
             settings,
-            password or password_provider(settings),
+            password,
             record["from"],
             record["recipients"],
             data,

@@ -1,0 +1,122 @@
+"""Templates render strictly; the lint command checks them (and .eml files) against the guide."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from jobmail.compose import Envelope, build_message, list_templates, render
+from jobmail.config import PROJECT_DIR
+from jobmail.errors import InputError, TemplateError
+
+VARS = {
+    "interviewer": "",
+    "position": "Analyst",
+    "company": "Acme",
+    "reason": "",
+    "offer_help": True,
+    "sender_name": "Alex Example",
+    "sender_email": "alex@example.com",
+}
+
+
+def test_shipped_templates_are_listed():
+    assert list_templates(PROJECT_DIR / "templates") == ["decline-offer", "withdraw"]
+
+
+def test_missing_variable_names_it_and_the_template():
+    with pytest.raises(TemplateError, match="template 'withdraw' needs the variable 'company'"):
+        render(PROJECT_DIR / "templates", "withdraw", {k: v for k, v in VARS.items() if k != "company"})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Subject: Hi\n\nDear {{ name ,\n", "x.txt.j2, line 3: template syntax error"),
+        ("Dear you,\n\nbody\n", "x.txt.j2, line 1: 'Dear you,' is not a header"),
+        ("Subject: Hi\nDear you\n", "x.txt.j2, line 2: 'Dear you' is not a header"),
+        ("Subject: Hi\nCc: hr@acme.example.com", "no blank line after the header block"),
+        ("Cc: a@example.com\n\nDear you,\n", "no Subject: line"),
+        ("Subject: Hi\n\n   \n", "renders an empty body"),
+    ],
+)
+def test_template_errors_say_where(tmp_path, text, expected):
+    (tmp_path / "x.txt.j2").write_text(text, encoding="utf-8")
+    with pytest.raises((TemplateError, InputError)) as caught:
+        render(tmp_path, "x", VARS)
+    assert expected in str(caught.value)
+
+
+def test_non_utf8_template(tmp_path):
+    (tmp_path / "x.txt.j2").write_bytes("Subject: Caf\xe9\n\nDear you,\n".encode("latin-1"))
+    with pytest.raises(TemplateError, match="is not UTF-8"):
+        render(tmp_path, "x", VARS)
+
+
+def test_unknown_template_lists_the_known_ones():
+    with pytest.raises(TemplateError, match="unknown template 'withdrawl': choose one of decline-offer, withdraw"):
+        render(PROJECT_DIR / "templates", "withdrawl", VARS)
+
+
+def test_header_block_cc_reply_to_language(tmp_path):
+    (tmp_path / "x.txt.j2").write_text(
+        "Subject: About {{ position }}\nCc: hr@acme.example.com\nReply-To: me@example.org\nLanguage: fr\n\nBonjour,\n",
+        encoding="utf-8",
+    )
+    draft = render(tmp_path, "x", VARS)
+    assert (draft.subject, draft.cc, draft.reply_to, draft.language) == (
+        "About Analyst",
+        ("hr@acme.example.com",),
+        "me@example.org",
+        "fr",
+    )
+
+
+def test_message_over_the_size_limit_is_refused():
+    draft = render(PROJECT_DIR / "templates", "withdraw", VARS)
+    envelope = Envelope("Alex Example", "alex@example.com", ("j@acme.example.com",))
+    with pytest.raises(
+        InputError, match=r"the message is [\d,]+ bytes, over the limit of 512 bytes \(MAX_MESSAGE_KB\)"
+    ):
+        build_message(draft, envelope, datetime.now(UTC), max_bytes=512)
+
+
+def test_lint_a_template_passes_clean(make_account):
+    account = make_account("starttls")
+    result = account.run("lint", "withdraw", "--position", "Analyst", "--company", "Acme")
+    assert result.returncode == 0, result.stderr
+    assert "0 error(s), 0 warning(s)" in result.stdout
+    assert result.stdout.count("[ok  ]") == 7
+
+
+def test_lint_stops_a_leftover_placeholder_quoting_it_and_its_line(make_account, tmp_path):
+    templates = tmp_path / "tpl"
+    templates.mkdir()
+    (templates / "mine.txt.j2").write_text(
+        "Subject: Withdrawing my application\n\nDear [Interviewer's Name],\n\n"
+        "I am writing to withdraw my application for the {{ position }} role. Thank you for your time.\n\n"
+        "Best regards,\n{{ sender_name }}\n",
+        encoding="utf-8",
+    )
+    account = make_account("starttls", TEMPLATES_DIR=str(templates))
+    result = account.run("lint", "mine", "--position", "Analyst")
+    assert result.returncode == 2
+    assert "[Interviewer's Name]" in result.stdout and "line 1" in result.stdout
+    send = account.run("send", "mine", "--to", "j@acme.example.com", "--position", "Analyst")
+    assert send.returncode == 2 and "breaks the guide" in send.stderr
+    assert account.server.messages == [] and account.records() == []
+
+
+def test_lint_an_eml_file(make_account, tmp_path):
+    eml = tmp_path / "draft.eml"
+    eml.write_bytes(
+        b"From: Alex Example <alex@example.com>\r\nTo: j@acme.example.com\r\nSubject: Application\r\n\r\n"
+        b"Dear Jordan,\r\n\r\nI have decided to withdraw my application. The salary of $40k was too low "
+        b"and the process was disorganized.\r\n\r\nCheers,\r\nAlex Example\r\n"
+    )
+    account = make_account("starttls")
+    result = account.run("lint", "--file", str(eml))
+    assert result.returncode == 0, result.stdout  # warnings only
+    assert "reason-details" in result.stdout or "$40k" in result.stdout
+    assert "Cheers" in result.stdout

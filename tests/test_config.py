@@ -1,0 +1,105 @@
+"""Settings: .env under the environment, validated once; passwords refused; errors name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jobmail.config import PROJECT_DIR, load
+from jobmail.errors import ConfigError
+
+BASE = "SMTP_HOST=smtp.example.com\nFROM_ADDRESS=alex@example.com\nFROM_NAME=Alex Example\n"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / ".env"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_and_file_values(tmp_path):
+    settings = load(write(tmp_path, BASE), environ={})
+    assert settings.smtp_host == "smtp.example.com"
+    assert (settings.smtp_port, settings.smtp_security) == (587, "starttls")
+    assert settings.smtp_username == "alex@example.com"  # defaults to FROM_ADDRESS
+    assert settings.log_dir == PROJECT_DIR / "log"
+    assert settings.templates_dir == PROJECT_DIR / "templates"
+    assert settings.smtp_ca_file is None
+
+
+def test_ssl_defaults_to_465_and_environment_overrides_the_file(tmp_path):
+    path = write(tmp_path, BASE + "SMTP_SECURITY=ssl\n")
+    assert load(path, environ={}).smtp_port == 465
+    settings = load(path, environ={"SMTP_HOST": "mail.other.example", "SMTP_PORT": "2465"})
+    assert (settings.smtp_host, settings.smtp_port) == ("mail.other.example", 2465)
+
+
+def test_relative_paths_are_relative_to_the_env_file(tmp_path):
+    (tmp_path / "ca.pem").write_text("x", encoding="utf-8")
+    settings = load(write(tmp_path, BASE + "LOG_DIR=mylog\nSMTP_CA_FILE=ca.pem\n"), environ={})
+    assert settings.log_dir == tmp_path / "mylog"
+    assert settings.smtp_ca_file == tmp_path / "ca.pem"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("SMTP_PORT=abc\n", "SMTP_PORT='abc' is not a whole number"),
+        ("SMTP_PORT=70000\n", "SMTP_PORT=70000 is out of range"),
+        ("SMTP_SECURITY=tls\n", "SMTP_SECURITY='tls' is not one of starttls, ssl, none"),
+        ("SMTP_SECURITY=none\n", "SMTP_SECURITY=none is allowed only for a server on this machine"),
+        ("SMTP_CA_FILE=/nonexistent/ca.pem\n", "SMTP_CA_FILE=/nonexistent/ca.pem: no such file"),
+        ("SMTP_TIMEOUT=soon\n", "SMTP_TIMEOUT='soon' is not a number"),
+        ("SMTP_HOSTNAME=x\n", "line 4: unknown key SMTP_HOSTNAME"),
+        ("SMTP_PASSWORD=hunter2-secret\n", "line 4: SMTP_PASSWORD looks like a password"),
+        ("this is not a setting\n", "line 4: cannot parse this line"),
+        ("FROM_ADDRESS=alex@\n", "FROM_ADDRESS: 'alex@' is not a valid email address"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, extra, expected):
+    path = write(tmp_path, BASE + extra)
+    with pytest.raises(ConfigError) as caught:
+        load(path, environ={})
+    assert expected in str(caught.value)
+    assert "hunter2-secret" not in str(caught.value)
+    if "line" in expected:
+        assert str(path) in str(caught.value)
+
+
+def test_password_in_the_environment_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="SMTP_PASSWORD is set in the environment.*keyring"):
+        load(write(tmp_path, BASE), environ={"SMTP_PASSWORD": "hunter2-secret"})
+
+
+def test_none_security_is_allowed_to_loopback(tmp_path):
+    settings = load(write(tmp_path, BASE.replace("smtp.example.com", "127.0.0.1") + "SMTP_SECURITY=none\n"), {})
+    assert (settings.smtp_security, settings.smtp_port) == ("none", 25)
+
+
+def test_non_utf8_env_file(tmp_path):
+    path = tmp_path / ".env"
+    path.write_bytes(BASE.encode() + "FROM_NAME=Zo\xeb\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load(path, environ={})
+
+
+def test_missing_explicit_env_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found: run `python send.py setup"):
+        load(tmp_path / "nope.env", environ={})
+
+
+def test_require_account_says_what_to_do(tmp_path):
+    settings = load(write(tmp_path, "FROM_NAME=Alex\n"), environ={})
+    with pytest.raises(ConfigError, match="SMTP_HOST is not set.*setup"):
+        settings.require_account()
+
+
+def test_every_key_is_documented_in_the_example():
+    from jobmail.config import KEYS
+
+    example = (PROJECT_DIR / "config.example.env").read_text(encoding="utf-8")
+    for key in KEYS:
+        assert f"{key}=" in example, key
+    assert "PASSWORD=" not in example
+    load(PROJECT_DIR / "config.example.env", environ={})  # the example itself is valid
