@@ -40,6 +40,10 @@ def test_starttls_send_delivers_a_well_formed_message_and_logs_it(make_account, 
     assert "withdraw my application for the Data Analyst position at Acme" in body
     assert body.rstrip().endswith("Alex Example")
     assert b"\r\n" in got.data and b"\n" not in got.data.replace(b"\r\n", b"")
+    # what a strict server or spam filter looks at: no parse defects, short lines, 7-bit clean
+    assert msg.defects == [] and all(msg[h].defects == () for h in msg.keys())
+    assert max(len(line) for line in got.data.split(b"\r\n")) <= 78
+    assert got.data.isascii()
     # the record
     records = account.records()
     assert [r["status"] for r in records] == ["sending", "sent"]
