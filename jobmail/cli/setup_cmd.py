@@ -1,5 +1,405 @@
-"""`setup`: not written yet (placeholder so the CLI imports)."""
+"""`setup`: configure the SMTP account in one guided step, store the password, write .env, and check it.
+
+Answers come from the flags first. Without account flags every question is asked (Enter takes the
+proposed value). When standard input is not a terminal the answers are read from it line by line, so
+the questions can be scripted; with --password-stdin standard input holds only the password, so nothing
+else is asked and a missing required value is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from datetime import date
+from pathlib import Path
+
+from ..config import DEFAULT_ENV_FILE, DEFAULT_PORTS, PROJECT_DIR, SECURITY_MODES
+from ..errors import EXIT_OK, InputError, JobmailError
+from .common import out
+
+EXAMPLE_FILE = PROJECT_DIR / "config.example.env"
+# The keys setup decides; any other key keeps config.example.env's line (a default) untouched.
+OWNED_KEYS = (
+    "SMTP_HOST",
+    "SMTP_SECURITY",
+    "SMTP_PORT",
+    "SMTP_USERNAME",
+    "SMTP_CA_FILE",
+    "FROM_ADDRESS",
+    "FROM_NAME",
+    "KEYRING_BACKEND",
+)
+ACCOUNT_FLAGS = ("address", "name", "host", "port", "security", "username", "ca_file")
+_ASSIGNMENT = re.compile(r"^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
+_NEEDS_QUOTES = re.compile(r"[#\"'\\$`]|^\s|\s$")
+
+DESCRIPTION = """Asks for your address and name, proposes your provider's server settings (or asks for them),
+shows the provider's note (app passwords!), stores the password in the OS keyring, writes the settings
+file (never the password), and checks the account by logging in without sending anything.
+
+Every question can be answered with a flag instead; with all of them (and --password-stdin) nothing is
+asked. An existing settings file is replaced only after a yes, or with --yes.
+
+exit codes: 0 the account works, 1 it does not (see the hint), 2 bad input or no keyring backend"""
 
 
 def register(subparsers, common) -> None:
-    return None
+    import argparse
+
+    p = subparsers.add_parser(
+        "setup",
+        parents=[common],
+        help="configure your SMTP account step by step, store the password, and check it",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--address", metavar="ADDR", help="your email address (FROM_ADDRESS)")
+    p.add_argument("--name", metavar="NAME", help="the name you sign your emails with (FROM_NAME)")
+    p.add_argument(
+        "--host",
+        metavar="HOST",
+        help="SMTP server, or a provider's key such as gmail or office365 (default: from the address's provider)",
+    )
+    p.add_argument("--port", metavar="N", help="SMTP port (default: the provider's, else 587; 465 for ssl)")
+    p.add_argument("--security", choices=SECURITY_MODES, help="starttls (port 587), ssl (port 465), none (local)")
+    p.add_argument("--username", metavar="USER", help="login name (default: the address)")
+    p.add_argument("--ca-file", metavar="PEM", help="an extra certificate to trust (a private server, a local bridge)")
+    p.add_argument(
+        "--keyring-backend",
+        metavar="NAME",
+        default="",
+        help="keyring backend to use, e.g. keyrings.alt.file.PlaintextKeyring (default: keyring's choice)",
+    )
+    p.add_argument("--password-stdin", action="store_true", help="read the password as one line from standard input")
+    p.add_argument("--yes", action="store_true", help="replace an existing settings file without asking")
+    p.add_argument("--no-check", action="store_true", help="do not connect to the server at the end")
+    p.set_defaults(run=run)
+
+
+class Answers:
+    """Values from a flag, else the proposed default (flag mode), else a question.
+
+    Questions go to the terminal, or read standard input line by line when it is not one. A wrong answer
+    is asked again at a terminal, and is an error otherwise.
+    """
+
+    def __init__(self, *, tty: bool, can_ask: bool, flag_mode: bool):
+        self.tty = tty
+        self.can_ask = can_ask
+        self.flag_mode = flag_mode
+
+    def get(self, question: str, flag: str, given, default: str = "", parse=str.strip, optional: bool = False):
+        """The flag's value, else the default when nothing need be asked, else the answer; all through parse."""
+        if given is not None:
+            return parse(str(given))
+        if (self.flag_mode or not self.can_ask) and (default or optional):
+            return parse(default)
+        if not self.can_ask:
+            raise InputError(f"{question} is needed: give {flag} (standard input holds only the password)")
+        while True:
+            text = self._ask(question, default, flag, optional)
+            try:
+                return parse(text)
+            except JobmailError as exc:
+                if not self.tty:
+                    raise
+                out(f"  {exc}")
+
+    def confirm(self, question: str) -> bool:
+        try:
+            answer = input(f"{question} [y/N]: ")
+        except EOFError:
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    def _ask(self, question: str, default: str, flag: str, optional: bool) -> str:
+        suffix = f" [{default}]" if default else ""
+        try:
+            text = input(f"{question}{suffix}: ")
+        except EOFError:
+            if not self.tty:
+                out()
+            if default or optional:
+                return default
+            raise InputError(f"no answer for {question.lower()}: answer it, or give {flag}") from None
+        if not self.tty:
+            out(text.strip())  # echo the scripted answer, so the transcript reads like a session
+        return text.strip() or default
+
+
+def run(args) -> int:
+    from ..credentials import backend_name, set_password
+    from ..probe import backend_step
+    from .check_cmd import print_failure
+
+    env_path = Path(args.env_file or DEFAULT_ENV_FILE)
+    tty = sys.stdin.isatty()
+    answers = Answers(
+        tty=tty,
+        can_ask=tty or not args.password_stdin,
+        flag_mode=any(getattr(args, key) is not None for key in ACCOUNT_FLAGS),
+    )
+    no_backend = backend_step(args.keyring_backend, os.environ)
+    if no_backend is not None:
+        print_failure(no_backend)
+        out("Nothing was written.")
+        return no_backend.exit_code
+    if env_path.exists() and not args.yes:
+        if not tty:
+            raise InputError(
+                f"{env_path} exists: nothing changed; add --yes to replace it, "
+                "or give --env-file OTHER.env to set up a second account"
+            )
+        if not answers.confirm(f"{env_path} exists. Replace it?"):
+            out("Nothing changed. (For a second account, give --env-file OTHER.env.)")
+            return EXIT_OK
+
+    values = ask_account(args, answers)
+    settings = _validated(values, env_path)
+    backend = backend_name(args.keyring_backend)
+    password = _read_password(args, tty, f"Password for {settings.smtp_username} at {settings.smtp_host}")
+    set_password(settings.smtp_host, settings.smtp_username, password, args.keyring_backend)
+    del password
+    out(f"Stored the password for {settings.smtp_username} at {settings.smtp_host} in {backend}.")
+    write_env(env_path, {**values, "KEYRING_BACKEND": backend}, replace=env_path.exists())
+    out(f"Wrote {env_path} (no password in it).")
+    return _check(env_path, args)
+
+
+def ask_account(args, answers: Answers) -> dict[str, str]:
+    """Collect the account's values (SMTP_HOST, ...) from flags and answers, showing the provider's note."""
+    from .. import providers
+    from ..addresses import check_header_value, normalize_address
+
+    address = answers.get(
+        "Your email address", "--address", args.address, parse=lambda t: normalize_address(t, "address")
+    )
+
+    def parse_name(text: str) -> str:
+        check_header_value(text, "name")
+        if not text.strip():
+            raise InputError("the name is empty: give the name you sign your emails with")
+        return text.strip()
+
+    name = answers.get("Your name, as you sign your emails", "--name", args.name, parse=parse_name)
+    proposed = providers.for_address(address)
+    if proposed is not None and args.host is None:
+        _show(proposed)
+    elif args.host is None:
+        out(
+            f"No built-in settings for {providers.domain_of(address)}: your provider's help pages give its SMTP "
+            "server. (Google Workspace or Microsoft 365 on your own domain? Answer smtp.gmail.com or "
+            "smtp.office365.com.)"
+        )
+
+    def parse_host(text: str) -> str:
+        named = providers.for_host(text)
+        host = named.host if named is not None else text.strip()
+        _validate_partial({"SMTP_HOST": host})
+        if not host:
+            raise InputError("the SMTP server is empty: give a host name like smtp.example.com")
+        return host
+
+    host = answers.get("SMTP server", "--host", args.host, proposed.host if proposed else "", parse_host)
+    chosen = providers.for_host(host) or (proposed if proposed is not None and host == proposed.host else None)
+    if chosen is not None and (chosen is not proposed or args.host is not None):
+        _show(chosen)
+    if chosen is not None and args.port is None and args.security is None:
+        port, security = str(chosen.port), chosen.security
+    else:
+        default_port = str(DEFAULT_PORTS[args.security or (proposed.security if proposed else "starttls")])
+        port = answers.get("Port", "--port", args.port, default_port, _port)
+        default_security = args.security or ("ssl" if port == "465" else "starttls")
+        security = answers.get(
+            f"Security ({', '.join(SECURITY_MODES)})",
+            "--security",
+            args.security,
+            default_security,
+            lambda t: _security(t, host),
+        )
+    ca_file = ""
+    if args.ca_file is not None:
+        ca_file = _ca_file(args.ca_file)
+    elif chosen is None or chosen.ca_file:
+        what = "Bridge's exported certificate" if chosen is not None else "An extra certificate to trust"
+        ca_file = answers.get(
+            f"{what} (SMTP_CA_FILE: a PEM file; Enter for none)", "--ca-file", None, "", _ca_file, optional=True
+        )
+    username = answers.get("Login name", "--username", args.username, address, _one_line("username"))
+    values = {
+        "SMTP_HOST": host,
+        "SMTP_SECURITY": security,
+        "SMTP_PORT": port,
+        "SMTP_USERNAME": username,
+        "FROM_ADDRESS": address,
+        "FROM_NAME": name,
+    }
+    if ca_file:
+        values["SMTP_CA_FILE"] = ca_file
+    return values
+
+
+def _show(provider) -> None:
+    out(f"{provider.name}: {provider.host}, port {provider.port}, {provider.security}.")
+    out(f"Note: {provider.note}")
+
+
+def _validate_partial(values: dict[str, str]):
+    """Check some values with the same rules (and messages) as the .env file."""
+    from ..config import from_values
+
+    return from_values(values)
+
+
+def _port(text: str) -> str:
+    _validate_partial({"SMTP_PORT": text})
+    return str(int(text.strip()))
+
+
+def _security(text: str, host: str) -> str:
+    security = text.strip().lower()
+    _validate_partial({"SMTP_SECURITY": security, "SMTP_HOST": host})
+    return security
+
+
+def _ca_file(text: str) -> str:
+    """An absolute path to a PEM certificate file, or "" for none."""
+    text = text.strip()
+    if not text:
+        return ""
+    path = str(Path(text).expanduser().resolve())
+    settings = _validate_partial({"SMTP_CA_FILE": path})
+    from ..errors import SendError
+    from ..smtp import ssl_context
+
+    try:
+        ssl_context(settings)
+    except SendError as exc:
+        raise InputError(str(exc)) from None
+    return path
+
+
+def _one_line(field: str):
+    def parse(text: str) -> str:
+        from ..addresses import check_header_value
+
+        check_header_value(text, field)
+        if not text.strip():
+            raise InputError(f"the {field} is empty")
+        return text.strip()
+
+    return parse
+
+
+def _validated(values: dict[str, str], env_path: Path):
+    from ..config import from_values
+
+    settings = from_values(values, base=env_path.resolve().parent)
+    settings.require_account()
+    return settings
+
+
+def _read_password(args, tty: bool, prompt: str) -> str:
+    """One line from standard input (--password-stdin, or no terminal), else getpass twice, up to 3 tries."""
+    from .password_cmd import read_password
+
+    if args.password_stdin or not tty:
+        out(f"{prompt}: (one line from standard input)")
+        return read_password(True, prompt)
+    for _ in range(2):
+        try:
+            return read_password(False, f"{prompt}: ")
+        except InputError:
+            out("  The password was empty, or the two did not match: once more.")
+    return read_password(False, f"{prompt}: ")
+
+
+def _check(env_path: Path, args) -> int:
+    from ..config import load
+    from .check_cmd import run_check
+
+    again = "python send.py check" + (f" --env-file {args.env_file}" if args.env_file else "")
+    if args.no_check:
+        out(f"Not checked (--no-check): run `{again}` to log in without sending anything.")
+        return EXIT_OK
+    out("Checking the account (nothing is sent):")
+    code = run_check(load(env_path), args)
+    if code == EXIT_OK:
+        out(f"Done. Re-check any time with `{again}`.")
+    else:
+        out(
+            f"{env_path} and the keyring entry are saved all the same: fix what the error says (edit {env_path}, "
+            f"or run setup again with --yes), then run `{again}`."
+        )
+    return code
+
+
+# --- the .env file -------------------------------------------------------------------------------
+
+
+def quote(value: str) -> str:
+    """A value as python-dotenv reads it back unchanged."""
+    if not _NEEDS_QUOTES.search(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_env(values: dict[str, str], example: str | None = None, today: date | None = None) -> str:
+    """The settings file: config.example.env's keys, order and comments, with `values` filled in.
+
+    A key setup owns but has no value for is left commented out; keys the example lacks go at the end.
+    """
+    if example is None:
+        try:
+            example = EXAMPLE_FILE.read_text(encoding="utf-8")
+        except OSError:
+            example = ""
+    lines = example.splitlines()
+    while lines and lines[0].startswith("#"):  # the example's own header
+        lines.pop(0)
+    header = [
+        f"# jobmail settings for {values.get('FROM_ADDRESS', 'your account')}, written by "
+        f"`python send.py setup` on {(today or date.today()).isoformat()}.",
+        "# Every key is explained in config.example.env. Real environment variables override this file.",
+        "# There is NO password key, on purpose: the password lives only in your OS keyring.",
+    ]
+    body, done = [], set()
+    for line in lines:
+        match = _ASSIGNMENT.match(line)
+        key = match.group(2) if match else None
+        if key in values and key not in done:
+            body.append(f"{key}={quote(values[key])}")
+            done.add(key)
+        elif key in OWNED_KEYS and not match.group(1):
+            body.append(f"# {line}")
+        else:
+            body.append(line)
+    rest = [key for key in values if key not in done]
+    if rest:
+        body += ["", "# --- Added by setup ---"] + [f"{key}={quote(values[key])}" for key in rest]
+    return "\n".join(header + body).rstrip("\n") + "\n"
+
+
+def write_env(path: Path, values: dict[str, str], *, replace: bool) -> None:
+    """Write the settings file: a new one only if none appeared meanwhile; a replacement atomically."""
+    import tempfile
+
+    text = render_env(values)
+    try:
+        if not replace:
+            with open(path, "x", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+            return
+        fd, temp = tempfile.mkstemp(prefix=".env-", dir=path.resolve().parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except FileExistsError:
+        raise InputError(f"{path} appeared while setup ran: nothing written; run setup again") from None
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
