@@ -1,12 +1,23 @@
-"""`log`: read the sent log: the latest state of each message, newest first."""
+"""`log`: read the sent log: the latest state of each message, newest first; `log show ID` for one message.
+
+Kept light: `send.py log` must start fast and never import jinja2, keyring, smtplib or email.mime.
+"""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
+import argparse
+import sys
 
-from ..errors import EXIT_OK
-from .common import out, settings_from, terminal_width
+from ..errors import EXIT_OK, InputError
+from .common import err, out, settings_from
+
+EXAMPLES = """examples:
+  python send.py log                          the latest 20 messages
+  python send.py log --status failed,unknown  what may need a look
+  python send.py log --to acme --since 7d     to an address containing 'acme', this week
+  python send.py log --grep "Data Analyst"    subject or body
+  python send.py log show 3f9a2c1b            one message: every state, and the exact message
+  python send.py log --all --csv > sent.csv   for a spreadsheet"""
 
 
 def register(subparsers, common) -> None:
@@ -14,52 +25,202 @@ def register(subparsers, common) -> None:
         "log",
         parents=[common],
         help="show what was sent: the latest state of each message, newest first",
-        description="Show the sent log: the latest state of each message, newest first.",
+        description="Show the sent log: the latest state of each message, newest first.\n"
+        "TIME is local time (for a scheduled message: when it is due); STATUS carries the server's reply code.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("action", nargs="?", metavar="show", help="`log show ID`: one message's history and stored copy")
+    p.add_argument("id", nargs="?", metavar="ID", help="a message id, or a unique start of one (the ID column)")
+    p.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        metavar="STATUS",
+        help="only messages now in STATUS: sent, failed, unknown, scheduled, overdue, cancelled, sending or "
+        "retrying (repeat it, or a comma list: sent,failed)",
+    )
+    p.add_argument("--to", metavar="TEXT", help="only messages to an address containing TEXT (any case)")
+    p.add_argument("--since", metavar="WHEN", help="only messages changed at or after WHEN: 2026-11-01, 7d, 12h ...")
+    p.add_argument("--until", metavar="WHEN", help="only messages changed at or before WHEN (a date: that whole day)")
+    p.add_argument("--grep", metavar="TEXT", help="only messages whose subject or body contains TEXT (any case)")
     p.add_argument("--limit", type=int, default=20, metavar="N", help="show at most N messages (default 20)")
     p.add_argument("--all", action="store_true", help="show every message")
-    p.add_argument("--json", action="store_true", help="print records as JSON Lines")
+    formats = p.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="print the records as JSON Lines (one object a line)")
+    formats.add_argument("--csv", action="store_true", help="print the records as CSV, with a header row")
+    formats.add_argument("--raw", action="store_true", help="with show: print only the stored message's exact bytes")
     p.set_defaults(run=run)
 
 
-def local_time(stamp: str) -> str:
-    try:
-        return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return stamp
-
-
-def table(rows: list[list[str]], width: int) -> list[str]:
-    """Align columns; the last column (the subject) is cut to fit the terminal."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        head = "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths[:-1], strict=False))
-        room = max(10, width - len(head) - 2)
-        last = row[-1] if len(row[-1]) <= room else row[-1][: room - 1] + "…"
-        lines.append(f"{head}  {last}".rstrip())
-    return lines
-
-
 def run(args) -> int:
-    from itertools import islice
-
     from ..sentlog import SentLog
 
     settings = settings_from(args, require_account=False)
-    log = SentLog(settings.log_dir)
-    states = log.latest_states()
-    records = list(states if args.all else islice(states, max(0, args.limit)))
+    log = SentLog(settings.log_dir, on_warning=lambda text: err(f"warning: {text}"))
+    try:
+        if args.action == "show":
+            return show(args, log)
+        if args.action is not None:
+            raise InputError(
+                f"unknown log command {args.action!r}: to see one message, run `python send.py log show {args.action}`"
+            )
+        if args.raw:
+            raise InputError("--raw goes with show: `python send.py log show ID --raw > message.eml`")
+        return list_messages(args, log)
+    except BrokenPipeError:  # `send.py log --all | head`: the reader has what it wanted
+        _silence_stdout()
+        return EXIT_OK
+
+
+def list_messages(args, log) -> int:
+    from itertools import islice
+
+    from ..sentlog import utc_now
+
+    if args.limit < 1 and not args.all:
+        raise InputError(f"--limit {args.limit}: give 1 or more, or use --all")
+    query = build_query(args, log, utc_now())
+    found = log.latest(query)
+    records = list(found) if args.all else list(islice(found, args.limit + 1))
+    more = not args.all and len(records) > args.limit
+    records = recover(log, records[: args.limit] if more else records)
     if args.json:
-        for record in records:
-            out(json.dumps(record, ensure_ascii=False))
-        return EXIT_OK
-    if not records:
-        out(f"The sent log is empty ({log.path}).")
-        return EXIT_OK
-    rows = [["TIME", "STATUS", "TO", "ID", "SUBJECT"]]
-    for r in records:
-        rows.append([local_time(r["time"]), r["status"], ", ".join(r.get("to", [])), r["id"][:8], r.get("subject", "")])
-    for line in table(rows, terminal_width()):
-        out(line)
+        write_json(records)
+    elif args.csv:
+        write_csv(records)
+    elif not records:
+        filtered = bool(query)
+        out(
+            f"No message matches these filters (in {log.path})." if filtered else f"The sent log is empty ({log.path})."
+        )
+    else:
+        from ..logview import summary, table
+
+        for line in table(records, terminal_width()):
+            out(line)
+        out("")
+        out(summary(records, more, filtered=bool(query)))
     return EXIT_OK
+
+
+def build_query(args, log, now):
+    from ..logview import grep_filter, parse_statuses, parse_when
+    from ..sentlog import Query
+
+    since = parse_when(args.since, "--since", now) if args.since else None
+    until = parse_when(args.until, "--until", now, end_of_day=True) if args.until else None
+    if since is not None and until is not None and since > until:
+        raise InputError(f"--since {args.since} is after --until {args.until}: nothing can match; swap them")
+    return Query(
+        statuses=parse_statuses(args.status),
+        to=(args.to or "").strip(),
+        since=since,
+        until=until,
+        where=grep_filter(log, args.grep) if args.grep else None,
+    )
+
+
+def recover(log, records: list[dict]) -> list[dict]:
+    """A message left `sending` by a process that is gone is shown (and recorded) as `unknown`."""
+    if not any(record.get("status") == "sending" for record in records):
+        return records
+    from ..delivery import recover_interrupted
+
+    written = {record["id"]: record for record in recover_interrupted(log, records)}
+    return [written.get(record["id"], record) for record in records]
+
+
+def show(args, log) -> int:
+    if not args.id:
+        raise InputError("give the message's id: `python send.py log show ID` (the ID column of `python send.py log`)")
+    message_id = log.resolve(args.id)
+    current = log.current(message_id)
+    if current is not None:
+        recover(log, [current])
+    history = log.history(message_id)
+    data = log.read_message(message_id)
+    if args.raw:
+        if data is None:
+            raise InputError(f"no stored copy of {message_id}: {log.message_path(message_id)} is missing")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return EXIT_OK
+    if args.json:
+        write_json(history)
+        return EXIT_OK
+    if args.csv:
+        write_csv(history)
+        return EXIT_OK
+    from ..logview import decoded_lines, local_time, message_lines, needs_decoding, raw_text, state_line, status_cell
+
+    latest = history[-1]
+    out(f"Message {message_id}: {status_cell(latest)} (since {local_time(latest['time'])})")
+    for line in message_lines(latest):
+        out(line)
+    out("")
+    out("History (local time):")
+    for record in history:
+        out(state_line(record))
+    out("")
+    path = log.message_path(message_id)
+    if data is None:
+        out(f"No stored copy: {path} is missing.")
+        return EXIT_OK
+    out(f"Stored message, exactly as {'sent' if latest['status'] in ('sent', 'unknown') else 'kept'}: {path}")
+    out(f"({len(data)} bytes; the exact bytes alone: `python send.py log show {message_id[:8]} --raw > copy.eml`)")
+    rule = "-" * 72
+    out(rule)
+    out(raw_text(data))
+    out(rule)
+    if needs_decoding(data):
+        out("Decoded (the message above uses MIME encodings):")
+        for line in decoded_lines(data):
+            out(f"  {line}".rstrip())
+    return EXIT_OK
+
+
+def write_json(records: list[dict]) -> None:
+    import json
+
+    for record in records:
+        out(json.dumps(record, ensure_ascii=False))
+
+
+def write_csv(records: list[dict]) -> None:
+    import csv
+
+    from ..logview import CSV_COLUMNS, csv_row
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for record in records:
+        writer.writerow(csv_row(record))
+
+
+def terminal_width() -> int | None:
+    """Columns to fit the table in: $COLUMNS, else the terminal's; None (no cutting) when not a terminal."""
+    import os
+
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+        if columns > 0:
+            return columns
+    except ValueError:
+        pass
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at devnull so Python's exit flush does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

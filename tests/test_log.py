@@ -1,0 +1,489 @@
+"""`python send.py log`: the table, every filter, `log show`, JSON and CSV for scripts, a torn line, an
+interrupted send shown as unknown, the duplicate guard, and no heavy import for commands that do not send.
+
+Filter tests write the log with SentLog.append (no server needed) and run the CLI in-process;
+end-to-end tests send through a real loopback server with `make_account`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+
+import pytest
+from conftest import SCRUB, SEND_PY, WITHDRAW_ARGS, clean_environ
+
+from jobmail.cli import main
+from jobmail.logview import CSV_COLUMNS
+from jobmail.sentlog import SentLog, utc_now
+
+POSIX_ONLY = pytest.mark.skipif(sys.platform.startswith("win"), reason="TZ is read from the environment on POSIX")
+HEAVY = ("jinja2", "keyring", "smtplib", "email.mime")
+NOW = utc_now()
+
+
+class Result:
+    def __init__(self, code: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = code, stdout, stderr
+
+    @property
+    def rows(self) -> list[str]:
+        """The table's data rows (header, blank line and summary left out)."""
+        lines = self.stdout.splitlines()
+        return [line for line in lines[1:] if line.strip()][:-1]
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """Run `send.py log ...` in-process against tmp_path/log: cli("log", "--status", "sent") -> Result."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith(SCRUB):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("LOG_DIR", str(tmp_path / "log"))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)  # no .env here
+
+    def run(*argv: str) -> Result:
+        capsys.readouterr()
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    run.log = SentLog(tmp_path / "log")
+    run.last_output = lambda: capsys.readouterr().out
+    return run
+
+
+def eml(to: str, subject: str, body: str) -> bytes:
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = "Alex Example <alex@example.com>"
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content(body, cte="quoted-printable")
+    return msg.as_bytes()
+
+
+def add(log: SentLog, message_id: str, to: str, subject: str, states: list[tuple], body: str = "Dear team,") -> list:
+    """Store the message and append its states: (status, moment, extra fields)."""
+    log.store_message(message_id, eml(to, subject, body))
+    base = {"from": "alex@example.com", "to": [to], "cc": [], "subject": subject, "message_id": f"<{message_id}@x>"}
+    return [log.append({"id": message_id, "status": status, **base, **extra}, at) for status, at, extra in states]
+
+
+SENT = {"server": "smtp.example.com:587", "tls": "TLSv1.3", "reply": {"code": 250, "text": "2.0.0 Ok: queued as 4F2A"}}
+FAILED = {
+    "server": "smtp.example.com:587",
+    "error": "the server refused the login",
+    "reply": {"code": 535, "text": "5.7.8 No"},
+}
+
+
+@pytest.fixture
+def sample(cli):
+    """Five messages over ten days (NOW-relative), written in time order as they would be:
+    sent (a), cancelled (e), failed (b), scheduled (c), sent with a quoted-printable body (d)."""
+    log = cli.log
+    day = timedelta(days=1)
+    written = {}
+    written["a"] = add(
+        log,
+        "aaa111111111",
+        "jordan.lee@acme.example.com",
+        "Withdrawing my application for the Data Analyst position",
+        [("sending", NOW - 10 * day, {"attempt": 1}), ("sent", NOW - 10 * day, {**SENT, "attempts": 1})],
+    )
+    written["e"] = add(
+        log,
+        "eee555555555",
+        "ops@umbrella.example",
+        "Withdrawing",
+        [("scheduled", NOW - 6 * day, {"due": NOW.isoformat()}), ("cancelled", NOW - 5 * day, {})],
+    )
+    written["b"] = add(
+        log,
+        "bbb222222222",
+        "Recruiter@Initech.example",
+        "Withdrawing my application",
+        [("sending", NOW - 3 * day, {"attempt": 1}), ("failed", NOW - 3 * day, {**FAILED, "attempts": 1})],
+    )
+    written["c"] = add(
+        log,
+        "ccc333333333",
+        "hr@globex.example",
+        'Declining your offer, "with thanks" — Zoë',
+        [("scheduled", NOW - 1 * day, {"due": (NOW + 2 * day).isoformat(timespec="milliseconds"), "zone": ""})],
+    )
+    written["d"] = add(
+        log,
+        "ddd444444444",
+        "jordan.lee@acme.example.com",
+        "Following up",
+        [("sending", NOW - timedelta(hours=2), {}), ("sent", NOW - timedelta(hours=2), {**SENT, "attempts": 2})],
+        body="Dear Jordan,\n\nI will stay at the Zürich office after all.\n",
+    )
+    return written
+
+
+def ids(result: Result) -> list[str]:
+    return [row.split()[-1] for row in result.rows]
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+
+def test_table_shows_the_latest_state_of_each_message_newest_first_with_a_summary(cli, sample):
+    result = cli("log")
+    assert result.returncode == 0, result.stderr
+    header = result.stdout.splitlines()[0]
+    assert header.split() == ["TIME", "STATUS", "TO", "SUBJECT", "ID"]
+    assert ids(result) == ["ddd44444", "ccc33333", "bbb22222", "eee55555", "aaa11111"]
+    rows = dict(zip(ids(result), result.rows, strict=True))
+    assert "sent 250" in rows["ddd44444"] and "jordan.lee@acme.example.com" in rows["ddd44444"]
+    assert "failed 535" in rows["bbb22222"] and "Recruiter@Initech.example" in rows["bbb22222"]
+    assert "scheduled" in rows["ccc33333"] and "Zoë" in rows["ccc33333"]
+    # aligned: every column starts at the same place in every line
+    starts = [header.index(name) for name in ("STATUS", "TO", "SUBJECT", "ID")]
+    for row in result.rows:
+        assert all(row[at - 2 : at] == "  " and row[at] != " " for at in starts), row
+    assert result.stdout.splitlines()[-1] == "5 messages: 2 sent, 1 scheduled, 1 failed, 1 cancelled"
+
+
+def test_the_table_fits_the_terminal(cli, sample, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    result = cli("log")
+    assert all(len(line) < 80 for line in result.stdout.splitlines()[:-1])
+    assert "…" in result.stdout  # the long subject was cut, not wrapped
+    assert ids(result)[0] == "ddd44444"  # the id column survives
+
+
+@POSIX_ONLY
+def test_times_are_shown_in_local_time(tmp_path):
+    log = SentLog(tmp_path / "log")
+    add(log, "aaa111111111", "a@acme.example", "Hi", [("sent", datetime(2026, 11, 1, 9, 0, tzinfo=UTC), SENT)])
+    env = {**clean_environ(tmp_path), "LOG_DIR": str(tmp_path / "log"), "TZ": "Asia/Tokyo"}
+    result = subprocess.run(
+        [sys.executable, str(SEND_PY), "log"], capture_output=True, text=True, env=env, cwd=tmp_path, encoding="utf-8"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].startswith("2026-11-01 18:00  sent 250")
+
+
+def test_the_limit_and_all(cli, sample):
+    limited = cli("log", "--limit", "2")
+    assert ids(limited) == ["ddd44444", "ccc33333"]
+    assert "more exist" in limited.stdout.splitlines()[-1] and "--all" in limited.stdout.splitlines()[-1]
+    exact = cli("log", "--limit", "5")
+    assert len(ids(exact)) == 5 and "more exist" not in exact.stdout
+    assert len(ids(cli("log", "--all", "--limit", "1"))) == 5
+    bad = cli("log", "--limit", "0")
+    assert bad.returncode == 2 and "--limit" in bad.stderr
+
+
+def test_an_empty_log_and_no_match_say_so(cli, sample, tmp_path, monkeypatch):
+    assert "No message matches" in cli("log", "--to", "nobody").stdout
+    monkeypatch.setenv("LOG_DIR", str(tmp_path / "empty"))
+    result = cli("log")
+    assert result.returncode == 0 and "The sent log is empty" in result.stdout
+    assert not (tmp_path / "empty").exists()
+
+
+# -- filters -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--status", "sent"], ["ddd44444", "aaa11111"]),
+        (["--status", "sent,failed"], ["ddd44444", "bbb22222", "aaa11111"]),
+        (["--status", "failed", "--status", "Scheduled"], ["ccc33333", "bbb22222"]),
+        (["--status", "sending"], []),  # only the current state counts
+        (["--to", "INITECH"], ["bbb22222"]),
+        (["--to", "jordan.lee@"], ["ddd44444", "aaa11111"]),
+        (["--to", "alex@example.com"], []),  # the sender is not a recipient
+        (["--since", "7d"], ["ddd44444", "ccc33333", "bbb22222", "eee55555"]),
+        (["--since", "36h"], ["ddd44444", "ccc33333"]),
+        (["--until", "7d"], ["aaa11111"]),
+        (["--since", "4d", "--until", "2d"], ["bbb22222"]),
+        (["--grep", "data analyst"], ["aaa11111"]),  # in the subject
+        (["--grep", "zürich OFFICE"], ["ddd44444"]),  # only in the body, quoted-printable on disk
+        (["--grep", "withdrawing", "--to", "umbrella"], ["eee55555"]),
+        (["--to", "acme", "--status", "sent", "--since", "1d"], ["ddd44444"]),
+    ],
+)
+def test_filters(cli, sample, args, expected):
+    result = cli("log", *args)
+    assert result.returncode == 0, result.stderr
+    assert ids(result) == expected
+    if expected:
+        assert result.stdout.splitlines()[-1].startswith(f"{len(expected)} message")
+
+
+def test_since_and_until_take_dates_and_date_times(cli):
+    for day in (2, 5, 9):
+        at = datetime(2026, 3, day, 12, tzinfo=UTC)
+        add(cli.log, f"{day:03d}000000000", "a@acme.example", "Hi", [("sent", at, SENT)])
+    assert ids(cli("log", "--since", "2026-03-05")) == ["00900000", "00500000"]
+    assert ids(cli("log", "--until", "2026-03-05")) == ["00500000", "00200000"]  # the whole day
+    assert ids(cli("log", "--since", "2026-03-05T12:00Z", "--until", "2026-03-05 12:00+00:00")) == ["00500000"]
+    assert ids(cli("log", "--since", "2026-03-05T13:00+00:00")) == ["00900000"]
+
+
+def test_help_names_every_status(cli):
+    from jobmail.sentlog import STATUSES
+
+    with pytest.raises(SystemExit):
+        cli("log", "--help")
+    text = " ".join(cli.last_output().split())
+    assert all(status in text for status in STATUSES)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--status", "delivered"], ["--status delivered", "sent"]),
+        (["--since", "last tuesday"], ["--since", "2026-11-01", "7d"]),
+        (["--until", "2026-02-30"], ["--until", "real date"]),
+        (["--since", "1d", "--until", "3d"], ["--since", "after --until"]),
+        (["frobnicate"], ["log show frobnicate"]),
+        (["--raw"], ["--raw goes with show"]),
+    ],
+)
+def test_bad_filter_values_are_one_line_errors(cli, sample, args, words):
+    result = cli("log", *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    for word in words:
+        assert word in result.stderr
+
+
+# -- for scripts ---------------------------------------------------------------------------------
+
+
+def test_json_lines_round_trip(cli, sample):
+    result = cli("log", "--json", "--all")
+    parsed = [json.loads(line) for line in result.stdout.splitlines()]
+    expected = [sample[key][-1] for key in ("d", "c", "b", "e", "a")]  # the records as written, newest first
+    assert parsed == expected
+    assert [json.loads(line)["id"] for line in cli("log", "--json", "--status", "failed").stdout.splitlines()] == [
+        "bbb222222222"
+    ]
+
+
+def test_csv_round_trip_with_a_stable_header(cli, sample):
+    result = cli("log", "--csv", "--all")
+    reader = csv.DictReader(io.StringIO(result.stdout))
+    assert tuple(reader.fieldnames) == CSV_COLUMNS
+    rows = {row["id"]: row for row in reader}
+    assert list(rows) == ["ddd444444444", "ccc333333333", "bbb222222222", "eee555555555", "aaa111111111"]
+    scheduled = rows["ccc333333333"]
+    assert scheduled["subject"] == 'Declining your offer, "with thanks" — Zoë'  # comma, quotes, non-ASCII
+    assert scheduled["status"] == "scheduled" and scheduled["due"] == sample["c"][-1]["due"]
+    sent = rows["ddd444444444"]
+    assert (sent["reply_code"], sent["reply_text"], sent["attempts"], sent["tls"]) == (
+        "250",
+        "2.0.0 Ok: queued as 4F2A",
+        "2",
+        "TLSv1.3",
+    )
+    assert sent["time"] == sample["d"][-1]["time"] and sent["to"] == "jordan.lee@acme.example.com"
+    assert rows["bbb222222222"]["error"] == "the server refused the login"
+
+
+# -- log show ------------------------------------------------------------------------------------
+
+
+def test_show_by_prefix_prints_the_history_and_the_stored_message(cli, sample):
+    result = cli("log", "show", "ddd4")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert text.startswith("Message ddd444444444: sent 250")
+    history = [line for line in text.splitlines() if re.match(r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  ", line)]
+    assert [line.split()[2] for line in history] == ["sending", "sent"]
+    assert "server smtp.example.com:587" in history[1] and "server replied 250 2.0.0 Ok: queued as 4F2A" in history[1]
+    assert "2 attempts" in history[1] and "TLSv1.3" in history[1]
+    stored = cli.log.read_message("ddd444444444").decode("ascii")
+    assert stored.replace("\r\n", "\n").rstrip("\n") in text  # the message itself, as stored
+    assert "Z=C3=BCrich" in text  # quoted-printable on disk ...
+    assert "I will stay at the Zürich office after all." in text.split("Decoded")[1]  # ... and readable
+
+
+def test_show_a_failed_message_gives_the_error_and_the_reply(cli, sample):
+    text = cli("log", "show", "bbb").stdout
+    failed = next(line for line in text.splitlines() if "  failed  " in line)
+    assert "server replied 535 5.7.8 No" in failed and "error: the server refused the login" in failed
+
+
+def test_show_raw_writes_the_exact_bytes(tmp_path):
+    log = SentLog(tmp_path / "log")
+    add(log, "aaa111111111", "a@acme.example", "Hi", [("sent", NOW, SENT)], body="Grüße\n")
+    env = {**clean_environ(tmp_path), "LOG_DIR": str(tmp_path / "log")}
+    argv = [sys.executable, str(SEND_PY), "log", "show", "aaa1", "--raw"]
+    result = subprocess.run(argv, capture_output=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == log.read_message("aaa111111111")
+
+
+def test_show_json_gives_the_whole_history(cli, sample):
+    lines = cli("log", "show", "eee", "--json").stdout.splitlines()
+    assert [json.loads(line) for line in lines] == sample["e"]
+
+
+def test_an_ambiguous_prefix_is_an_error_listing_the_candidates(cli, sample):
+    add(cli.log, "ddd499999999", "b@acme.example", "Other", [("sent", NOW, SENT)])
+    result = cli("log", "show", "ddd4")
+    assert result.returncode == 2
+    assert "ambiguous" in result.stderr and "ddd444444444" in result.stderr and "ddd499999999" in result.stderr
+    assert result.stdout == ""
+    assert cli("log", "show", "ddd44").returncode == 0
+
+
+def test_show_an_unknown_or_missing_id(cli, sample):
+    missing = cli("log", "show", "fff")
+    assert missing.returncode == 2 and "no message with an id starting 'fff'" in missing.stderr
+    bare = cli("log", "show")
+    assert bare.returncode == 2 and "log show ID" in bare.stderr
+
+
+# -- crashes ---------------------------------------------------------------------------------------
+
+
+def test_a_torn_last_line_is_one_warning_and_the_rest_is_shown(tmp_path):
+    log = SentLog(tmp_path / "log")
+    add(log, "aaa111111111", "a@acme.example", "First", [("sent", NOW - timedelta(hours=2), SENT)])
+    add(log, "bbb222222222", "b@acme.example", "Second", [("sent", NOW - timedelta(hours=1), SENT)])
+    add(log, "ccc333333333", "c@acme.example", "Third", [("scheduled", NOW, {"due": NOW.isoformat()})])
+    whole = log.path.read_bytes()
+    log.path.write_bytes(whole[: len(whole) - 30])  # the process died writing the third record
+    env = {**clean_environ(tmp_path), "LOG_DIR": str(tmp_path / "log")}
+    run = [sys.executable, str(SEND_PY), "log"]
+    result = subprocess.run(run, capture_output=True, text=True, env=env, cwd=tmp_path, encoding="utf-8")
+    assert result.returncode == 0
+    assert [row.split()[-1] for row in result.stdout.splitlines()[1:3]] == ["bbb22222", "aaa11111"]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("warning: ")
+    assert "torn last line" in result.stderr
+
+    log.append({"id": "ddd444444444", "status": "sent", "to": ["d@acme.example"], "subject": "Fourth"})
+    assert json.loads(log.path.read_bytes().split(b"\n")[-2])["id"] == "ddd444444444"
+    again = subprocess.run(run, capture_output=True, text=True, env=env, cwd=tmp_path, encoding="utf-8")
+    assert [row.split()[-1] for row in again.stdout.splitlines()[1:4]] == ["ddd44444", "bbb22222", "aaa11111"]
+
+
+def test_a_message_left_sending_by_a_dead_process_is_shown_and_recorded_as_unknown(cli):
+    add(cli.log, "aaa111111111", "a@acme.example", "Hi", [("sending", NOW, {"server": "smtp.example.com:587"})])
+    result = cli("log")
+    assert result.rows[0].split()[2] == "unknown"
+    current = cli.log.current("aaa111111111")
+    assert current["status"] == "unknown" and "check your Sent folder" in current["error"]
+    assert current["to"] == ["a@acme.example"]
+    assert cli("log", "show", "aaa").stdout.count("  unknown  ") == 1  # recorded once, not at every look
+
+
+# -- fast to start ---------------------------------------------------------------------------------
+
+
+def imported_modules(tmp_path, *args: str) -> set[str]:
+    env = {**clean_environ(tmp_path), "LOG_DIR": str(tmp_path / "log")}
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(SEND_PY), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        encoding="utf-8",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "jobmail.cli" in names
+    return names
+
+
+def heavy(names: set[str]) -> list[str]:
+    return sorted(name for name in names if any(name == h or name.startswith(h + ".") for h in HEAVY))
+
+
+@pytest.mark.parametrize("args", [["--help"], ["log"], ["log", "--help"], ["log", "--to", "acme", "--json"]])
+def test_commands_that_do_not_send_import_no_mail_or_template_library(tmp_path, args):
+    log = SentLog(tmp_path / "log")
+    add(log, "aaa111111111", "a@acme.example", "Hi", [("sent", NOW, SENT)])
+    names = imported_modules(tmp_path, *args)
+    assert heavy(names) == []
+    assert not any(name == "email" or name.startswith("email.") for name in names)  # not even the parser
+
+
+def test_show_grep_and_recovering_a_send_import_no_mail_or_template_library(tmp_path):
+    log = SentLog(tmp_path / "log")
+    add(log, "aaa111111111", "a@acme.example", "Hi", [("sent", NOW, SENT)], body="Grüße aus Zürich\n")
+    add(log, "bbb222222222", "b@acme.example", "Hi", [("sending", NOW, {})])  # its sender is gone
+    for args in (["log"], ["log", "show", "aaa"], ["log", "--grep", "zürich"]):
+        assert heavy(imported_modules(tmp_path, *args)) == [], args
+    assert log.current("bbb222222222")["status"] == "unknown"
+
+
+# -- the duplicate guard, end to end ---------------------------------------------------------------
+
+
+def test_a_second_identical_send_is_refused_and_force_sends_it(make_account, password):
+    account = make_account("starttls")
+    account.store_password(password)
+    first = account.run(*WITHDRAW_ARGS)
+    assert first.returncode == 0, first.stderr
+    earlier = account.records()[-1]
+    second = account.run(*WITHDRAW_ARGS)
+    assert second.returncode == 2
+    assert len(account.server.messages) == 1
+    assert second.stderr.startswith("error: ") and second.stderr.count("\n") == 1
+    assert earlier["id"][:8] in second.stderr and earlier["time"] in second.stderr and "--force" in second.stderr
+    assert [r["status"] for r in account.records()] == ["sending", "sent"]  # nothing logged for the refusal
+    forced = account.run(*WITHDRAW_ARGS, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert len(account.server.messages) == 2
+    assert account.run("log").stdout.splitlines()[-1] == "2 messages: 2 sent"
+
+
+def test_a_failed_send_does_not_block_sending_it_again(make_account, password):
+    account = make_account("starttls")
+    account.store_password("not-" + password)
+    failed = account.run(*WITHDRAW_ARGS)
+    assert failed.returncode == 1
+    account.store_password(password)
+    again = account.run(*WITHDRAW_ARGS)
+    assert again.returncode == 0, again.stderr
+    assert len(account.server.messages) == 1
+
+
+def test_a_new_user_sees_at_a_glance_what_went_out_and_can_reproduce_it(make_account, password):
+    """Done when: after a few sends, one scheduled and one failed, `log` answers 'did it go out, and what
+    did the server say', and `log show` reproduces the exact message sent."""
+    account = make_account("starttls")
+    account.store_password("not-" + password)
+    assert account.run(*WITHDRAW_ARGS[:-1], "Initech").returncode == 1
+    account.store_password(password)
+    assert account.run(*WITHDRAW_ARGS).returncode == 0
+    assert account.run(*WITHDRAW_ARGS[:-1], "Globex").returncode == 0
+    scheduled = account.run(*WITHDRAW_ARGS[:-1], "Umbrella", "--at", "+2d", "--no-wait")
+    assert scheduled.returncode == 0, scheduled.stderr
+    table = account.run("log")
+    assert table.returncode == 0, table.stderr
+    statuses = [" ".join(row.split()[2:4]) for row in table.stdout.splitlines()[1:5]]
+    assert statuses == ["scheduled jordan.lee@acme.example.com", "sent 250", "sent 250", "failed 535"]
+    assert table.stdout.splitlines()[-1] == "4 messages: 2 sent, 1 scheduled, 1 failed"
+    sent_id = next(r["id"] for r in account.records() if r["status"] == "sent")
+    shown = account.run("log", "show", sent_id[:6])
+    assert "server replied 250 2.0.0 Ok: queued as" in shown.stdout
+    raw = subprocess.run(
+        [sys.executable, str(SEND_PY), "log", "show", sent_id[:6], "--raw", "--env-file", str(account.env_file)],
+        capture_output=True,
+        env=account.env,
+        cwd=account.home,
+    )
+    assert raw.stdout in [m.data for m in account.server.messages]  # byte for byte what the server got
