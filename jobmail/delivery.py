@@ -64,13 +64,14 @@ SENT_OR_MAYBE = ("sent", "unknown", "sending")
 def find_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = SENT_OR_MAYBE) -> dict | None:
     """An earlier message in one of `statuses` (default: sent, or may have been) to the same people
     with the same subject and body."""
+    from .sentlog import Query
 
     def key(rec: dict) -> tuple:
         return sorted(a.lower() for a in rec.get("to", [])), rec.get("subject"), rec.get("body_sha256")
 
     wanted = key(record)
-    for earlier in log.latest_states():
-        if earlier.get("status") in statuses and key(earlier) == wanted:
+    for earlier in log.latest(Query(statuses=frozenset(statuses), to=record["to"][0])):
+        if key(earlier) == wanted:
             return earlier
     return None
 
@@ -78,8 +79,10 @@ def find_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = SENT_
 def refuse_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = SENT_OR_MAYBE) -> None:
     earlier = find_duplicate(log, record, statuses)
     if earlier is not None:
+        when = datetime.fromisoformat(earlier["time"]).astimezone().strftime("%Y-%m-%d %H:%M")
+        status = {"sending": "being sent", "unknown": "possibly sent"}.get(earlier["status"], earlier["status"])
         raise DuplicateError(
-            f"this message was already {earlier['status']} to {', '.join(earlier['to'])} at {earlier['time']} "
+            f"this message was already {status} to {', '.join(earlier['to'])} on {when} "
             f"(id {earlier['id'][:8]}): nothing sent; see `python send.py log show {earlier['id'][:8]}`, "
             "or add --force to send it again"
         )
@@ -145,11 +148,19 @@ def deliver(
         return _deliver_locked(settings, write, before_data, on_retry, password, record, data, state, kwargs)
 
 
+def duplicate_guard(log: SentLog):
+    """A lock held from the duplicate check until the send is over (immediate sends and the outbox)."""
+    from filelock import FileLock
+
+    log.ensure_dirs()
+    return FileLock(str(log.directory / "send.lock"), mode=0o600)
+
+
 def sender_lock(log: SentLog, message_id: str):
     """Held by the process delivering a message; a `sending` message whose lock is free was interrupted."""
     from filelock import FileLock
 
-    log.messages_dir.mkdir(parents=True, exist_ok=True)
+    log.ensure_dirs()
     return FileLock(str(log.messages_dir / f"{message_id}.lock"), mode=0o600)
 
 

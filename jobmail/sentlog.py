@@ -157,6 +157,10 @@ class SentLog:
 
     # -- writing -------------------------------------------------------------------------------
 
+    def ensure_dirs(self) -> None:
+        """Create the log folder and messages/ (owner-only) if they do not exist."""
+        self._ensure_dirs()
+
     def _ensure_dirs(self) -> None:
         for folder in (self.directory, self.messages_dir):
             if not folder.is_dir():

@@ -442,7 +442,8 @@ def test_a_second_identical_send_is_refused_and_force_sends_it(make_account, pas
     assert second.returncode == 2
     assert len(account.server.messages) == 1
     assert second.stderr.startswith("error: ") and second.stderr.count("\n") == 1
-    assert earlier["id"][:8] in second.stderr and earlier["time"] in second.stderr and "--force" in second.stderr
+    local = datetime.fromisoformat(earlier["time"]).astimezone().strftime("%Y-%m-%d %H:%M")
+    assert earlier["id"][:8] in second.stderr and local in second.stderr and "--force" in second.stderr
     assert [r["status"] for r in account.records()] == ["sending", "sent"]  # nothing logged for the refusal
     forced = account.run(*WITHDRAW_ARGS, "--force")
     assert forced.returncode == 0, forced.stderr

@@ -8,18 +8,30 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import import_module
 
 from .. import __version__
 from ..errors import EXIT_INTERRUPTED, JobmailError
-from . import check_cmd, demo_cmd, lint_cmd, log_cmd, outbox_cmd, password_cmd, send_cmd, setup_cmd
 
-COMMANDS = (send_cmd, demo_cmd, setup_cmd, check_cmd, password_cmd, lint_cmd, log_cmd, outbox_cmd)
+# Subcommand name -> its module (in the order --help lists them). Only the module of the command
+# being run is imported, unless the whole list is needed (--help, or no valid command).
+COMMANDS = {
+    "send": "send_cmd",
+    "demo": "demo_cmd",
+    "setup": "setup_cmd",
+    "check": "check_cmd",
+    "password": "password_cmd",
+    "lint": "lint_cmd",
+    "log": "log_cmd",
+    "outbox": "outbox_cmd",
+}
 
 EPILOG = """exit codes: 0 sent or queued, 1 the send failed, 2 bad input or config,
 3 outcome unknown (check your Sent folder), 130 interrupted"""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that subcommand is registered (a faster start)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--env-file", metavar="PATH", default=None, help="settings file (default: .env in the current folder)"
@@ -33,13 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS:
-        module.register(subparsers, common)
+    for name, module in COMMANDS.items():
+        if only is None or name == only:
+            import_module(f".{module}", __name__).register(subparsers, common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = argv[0] if argv else None
+    parser = build_parser(only=first if first in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.debug:
         import logging

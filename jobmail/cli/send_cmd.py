@@ -169,18 +169,28 @@ def run(args) -> int:
 
 
 def send_prepared(settings, prepared, force: bool) -> int:
-    from ..delivery import deliver, refuse_duplicate
+    from ..delivery import deliver, duplicate_guard, recover_interrupted, refuse_duplicate
     from .common import sent_log
 
     log = sent_log(settings)
-    with log.locked():
-        if not force:
-            refuse_duplicate(log, prepared.record)
-        log.store_message(prepared.id, prepared.data)
-    done = deliver(settings, log, prepared.id, prepared.record, prepared.data, on_event=report_event)
+    # Held from the duplicate check to the end of the send: two identical sends started at once
+    # cannot both pass the check.
+    with duplicate_guard(log):
+        with log.locked():
+            if not force:
+                recover_interrupted(log, log.latest(_sending_only()))
+                refuse_duplicate(log, prepared.record)
+            log.store_message(prepared.id, prepared.data)
+        done = deliver(settings, log, prepared.id, prepared.record, prepared.data, on_event=report_event)
     out(f"Sent via {done.server} ({done.tls or 'no TLS'}): {done.code} {done.text}")
     out(f"Logged as {prepared.id[:8]} in {log.path}; see `python send.py log show {prepared.id[:8]}`")
     return EXIT_OK
+
+
+def _sending_only():
+    from ..sentlog import Query
+
+    return Query(statuses=frozenset({"sending"}))
 
 
 def report_event(status: str, record: dict) -> None:
