@@ -150,6 +150,8 @@ def stop_on_guide_errors(prepared, force: bool) -> None:
 def run(args) -> int:
     from datetime import UTC, datetime
 
+    if (getattr(args, "tz", None) or getattr(args, "no_wait", False)) and not getattr(args, "at", None):
+        raise InputError("--tz and --no-wait only go with --at WHEN: add --at, or drop them to send now")
     settings = settings_from(args)
     now = datetime.now(UTC)
     prepared = prepare_from_args(args, settings, now)

@@ -1,0 +1,553 @@
+"""The outbox: messages scheduled for later, kept on disk so nothing is lost if the process dies, and sent
+exactly once.
+
+Storage. A scheduled message is its exact bytes (``messages/<id>.eml``) plus a ``scheduled`` record in the
+sent log: the fields of an immediate send, ``due`` (UTC, ISO 8601) and ``zone`` (the IANA zone the time was
+given in; empty for the local zone). Both are written, fsynced, before anything waits.
+
+States. ``scheduled -> sending -> sent | failed | unknown`` (delivery.deliver writes the last three steps,
+``sending`` just before DATA), ``scheduled -> cancelled``, ``scheduled -> overdue -> sending | cancelled``.
+A ``retrying`` record (a transient failure before DATA, then a pause) belongs to the sending step.
+
+Exactly once. Every claim and delivery of an outbox message happens while holding ``outbox.lock`` in the log
+folder: the holder re-reads the message's state and delivers it only if it is still ``scheduled`` (or
+``overdue``, for send-now). ``cancel`` takes the same lock, so it either writes ``cancelled`` before any
+delivery starts (nothing is sent) or finds the message already sent, failed or unknown (it lost, and says
+so). A process killed while waiting, or before DATA, leaves ``scheduled`` (or ``retrying``): the next run
+sends it. Killed after ``sending``: delivery.recover_interrupted turns it into ``unknown`` once its sender
+lock is free; it is never resent on its own.
+
+Waiting. Each waiting process has its own ``schedule.Scheduler`` (never the module default) holding one
+one-shot job per scheduled message, its ``next_run`` set to the due time. Between runs the process blocks
+in ``select`` on a UDP socket on 127.0.0.1 until the next due time, computed in UTC: schedule's clock is
+naive local time, which repeats an hour when daylight saving ends, so a job that schedule runs early is
+planned again, and one it would run late is run by the UTC check. The wait is capped at RECHECK_SECONDS, after
+which the log is read again (a lost wake-up, or a machine that slept: ``select`` does not count suspended
+time). There is no polling tick.
+
+Wake-ups. A waiting process registers itself as ``outbox-wake/<port>-<token>.lock`` in the log folder and
+holds a file lock on that file while it lives. Scheduling, cancelling and send-now send one datagram to
+each live waiter (a file whose lock can be taken belongs to a dead process and is removed). A datagram only
+prompts a re-read of the log, so a lost or stray one does no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import select
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from .config import Settings
+from .delivery import deliver, find_duplicate, password_provider, recover_interrupted, refuse_duplicate, sender_lock
+from .errors import DuplicateError, InputError, OutcomeUnknown, SendError
+from .sentlog import SentLog, timestamp, utc_now
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+OUTBOX_LOCK = "outbox.lock"
+WAKE_DIR = "outbox-wake"
+WAKE_MESSAGE = b"jobmail outbox changed"
+RECHECK_SECONDS = 60.0
+STALE_AFTER_SECONDS = 10.0  # a wake file this old whose lock is free belongs to a dead process
+OVERDUE_GRACE = timedelta(minutes=1)  # never hold a message for being less late than this
+
+PENDING = ("scheduled", "overdue")  # waiting for a time, or for the user (overdue)
+CLAIMABLE = ("scheduled", "overdue", "retrying")  # under the outbox lock, `retrying` was interrupted before DATA
+PLANNED = ("scheduled", "retrying")  # what a waiting process sets a timer for
+LISTED = ("scheduled", "overdue", "sending", "retrying")
+ALREADY_DONE = ("sending", "sent", "unknown")  # a duplicate of one of these is refused unless --force
+TOO_LATE = ("sending", "sent", "unknown")
+_META = ("id", "time", "status")
+
+Callback = Callable[..., None]
+
+
+def _ignore(*args) -> None:
+    return None
+
+
+def parse_due(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _due_of(record: dict) -> datetime | None:
+    try:
+        return parse_due(record["due"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A message in the outbox, as its latest record shows it."""
+
+    record: dict
+
+    @property
+    def id(self) -> str:
+        return self.record["id"]
+
+    @property
+    def status(self) -> str:
+        return self.record["status"]
+
+    @property
+    def due(self) -> datetime:
+        return parse_due(self.record["due"])
+
+    @property
+    def zone(self) -> str:
+        return self.record.get("zone") or ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt to process a message did.
+
+    action: ``sent``, ``failed``, ``unknown`` (a delivery happened), ``overdue`` (just held), ``held``
+    (already held: left alone), ``waiting`` (not due yet) or ``gone`` (no longer in the outbox: cancelled,
+    or handled by another process; ``record`` is its current state).
+    """
+
+    id: str
+    action: str
+    record: dict | None
+    error: str = ""
+
+
+class Outbox:
+    """The outbox stored in one sent log. ``clock`` gives the current time (aware, UTC)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        log: SentLog | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        password: Callable[[], str] | None = None,
+    ):
+        self.settings = settings
+        self.log = log if log is not None else SentLog(settings.log_dir)
+        self.clock = clock
+        self.password = password or password_provider(settings)
+        self.overdue_after = max(timedelta(hours=settings.overdue_after_hours), OVERDUE_GRACE)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def entries(self, statuses: tuple[str, ...] = LISTED) -> list[Entry]:
+        """Outbox messages whose current state is one of ``statuses``, soonest first."""
+        found = [
+            Entry(record)
+            for record in self.log.latest_states()
+            if record.get("status") in statuses and _due_of(record) is not None
+        ]
+        return sorted(found, key=lambda entry: entry.due)
+
+    def state(self, entry: Entry, now: datetime | None = None) -> str:
+        """``waiting`` (not due), ``due`` (send it), ``overdue`` (too late to send on its own: hold it),
+        ``held`` (already held), or the entry's status when it is being sent."""
+        if entry.status == "overdue":
+            return "held"
+        if entry.status not in PLANNED:
+            return entry.status
+        now = self.clock() if now is None else now
+        if now < entry.due:
+            return "waiting"
+        return "overdue" if now - entry.due > self.overdue_after else "due"
+
+    # -- scheduling and cancelling -------------------------------------------------------------
+
+    def schedule(self, prepared, due: datetime, zone: str = "", force: bool = False) -> dict:
+        """Store the exact bytes and append the ``scheduled`` record (refusing a duplicate unless ``force``),
+        then wake any waiting process. Returns the record."""
+        record = {"id": prepared.id, "status": "scheduled", **prepared.record, "due": timestamp(due), "zone": zone}
+        with self.log.locked():
+            if not force:
+                self._refuse_duplicate(prepared.record)
+            self.log.store_message(prepared.id, prepared.data)
+            written = self.log.append(record, moment=self.clock())
+        wake_waiters(self.log)
+        return written
+
+    def _refuse_duplicate(self, record: dict) -> None:
+        earlier = find_duplicate(self.log, record, statuses=PENDING)
+        if earlier is not None:
+            short = earlier["id"][:8]
+            raise DuplicateError(
+                f"this message is already in the outbox ({earlier['status']}, due {earlier.get('due')}, id {short}): "
+                f"nothing new scheduled; see `python send.py outbox`, cancel it with "
+                f"`python send.py outbox cancel {short}`, or add --force to schedule it again"
+            )
+        refuse_duplicate(self.log, record, statuses=ALREADY_DONE)
+
+    def cancel(self, message_id: str) -> dict:
+        """Write ``cancelled`` if the message has not started going out; otherwise raise InputError saying
+        what happened to it. Returns the record written."""
+        with self.outbox_lock():
+            current = self._current(message_id)
+            if not _claimable(current):
+                raise InputError(_not_pending(current, "cancel"))
+            fields = self._fields(message_id, current)
+            written = self.log.append({"id": message_id, **fields, "status": "cancelled"})
+        wake_waiters(self.log)
+        return written
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def process(self, message_id: str, on_event: Callback = _ignore) -> Outcome:
+        """Send the message if it is due (and not too late), under the outbox lock."""
+        return self._claim(message_id, force=False, on_event=on_event)
+
+    def send_now(self, message_id: str, on_event: Callback = _ignore) -> Outcome:
+        """Send the message now, whatever its due time; the only way to send an ``overdue`` one."""
+        outcome = self._claim(message_id, force=True, on_event=on_event)
+        if outcome.action == "gone":
+            raise InputError(_not_pending(outcome.record, "send"))
+        wake_waiters(self.log)
+        return outcome
+
+    def recover(self) -> list[dict]:
+        """Mark ``unknown`` every message whose sending process died after ``sending`` (never resent)."""
+        return recover_interrupted(self.log, [r for r in self.log.latest_states() if r.get("status") == "sending"])
+
+    def run_due(self, on_event: Callback = _ignore, on_outcome: Callback = _ignore) -> list[Outcome]:
+        """Send every message that is due now (holding those too late); return what happened to each."""
+        outcomes = []
+        for entry in self.entries(PLANNED):
+            if self.clock() < entry.due:
+                break  # soonest first: the rest are not due either
+            outcome = self.process(entry.id, on_event)
+            outcomes.append(outcome)
+            on_outcome(outcome)
+        return outcomes
+
+    def wait_for(self, message_id: str, **callbacks) -> dict | None:
+        """Wait until the message is due, send it, and return its final record (also when another process
+        sent or cancelled it, or it was held as overdue)."""
+        return _Waiter(self, only=message_id, **callbacks).run()
+
+    def run_forever(self, **callbacks) -> None:
+        """Send each scheduled message when due, waiting for more, until interrupted."""
+        _Waiter(self, only=None, **callbacks).run()
+
+    def settle(self, message_id: str) -> dict | None:
+        """The message's current record once no process is delivering it (an interrupted ``sending``
+        becomes ``unknown``)."""
+        current = self.log.current(message_id)
+        if current is not None and current.get("status") == "sending":
+            with sender_lock(self.log, message_id):  # blocks while another process delivers it
+                pass
+            recover_interrupted(self.log, [current])
+            current = self.log.current(message_id)
+        return current
+
+    def check_password(self) -> None:
+        """Fetch the password now (once per Outbox): a missing one fails before anything is claimed."""
+        if self.settings.smtp_security != "none":
+            self.password()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def outbox_lock(self):
+        from filelock import FileLock
+
+        self.log.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return FileLock(str(self.log.directory / OUTBOX_LOCK), mode=0o600)
+
+    def _current(self, message_id: str) -> dict:
+        current = self.log.current(message_id)
+        if current is None:
+            raise InputError(f"no message with the id {message_id}: see `python send.py outbox`")
+        return current
+
+    def _fields(self, message_id: str, current: dict | None = None) -> dict:
+        """The message's own fields (addresses, subject, due ...), from its `scheduled` record."""
+        if current is not None and current.get("status") == "scheduled":
+            return {key: value for key, value in current.items() if key not in _META}
+        history = self.log.history(message_id)
+        first = next((r for r in history if r["status"] == "scheduled"), history[0])
+        return {key: value for key, value in first.items() if key not in _META}
+
+    def _claim(self, message_id: str, force: bool, on_event: Callback) -> Outcome:
+        with self.outbox_lock():
+            current = self._current(message_id)
+            if not _claimable(current):
+                return Outcome(message_id, "gone", current)
+            if not force:
+                state = self.state(Entry(current))
+                if state in ("waiting", "held"):
+                    return Outcome(message_id, state, current)
+                if state == "overdue":
+                    return self._hold(message_id, current)
+            return self._deliver(message_id, current, on_event)
+
+    def _hold(self, message_id: str, current: dict) -> Outcome:
+        late = self.clock() - Entry(current).due
+        hours = self.settings.overdue_after_hours
+        note = (
+            f"held: it is {late.total_seconds() / 3600:.1f} h past its time (nothing was running to send it), "
+            f"more than OVERDUE_AFTER_HOURS={hours:g}; send it with `python send.py outbox send-now {message_id[:8]}` "
+            f"or cancel it with `python send.py outbox cancel {message_id[:8]}`"
+        )
+        fields = self._fields(message_id, current)
+        record = self.log.append({"id": message_id, **fields, "status": "overdue", "note": note})
+        return Outcome(message_id, "overdue", record, note)
+
+    def _deliver(self, message_id: str, current: dict, on_event: Callback) -> Outcome:
+        fields = self._fields(message_id, current)
+        data = self.log.read_message(message_id)
+        if data is None:
+            error = (
+                f"the stored copy {self.log.message_path(message_id)} is missing: nothing was sent; "
+                "schedule the message again"
+            )
+            record = self.log.append({"id": message_id, **fields, "status": "failed", "error": error})
+            return Outcome(message_id, "failed", record, error)
+        self.check_password()  # a missing password raises here, leaving the message scheduled
+        last: dict = {}
+
+        def remember(status: str, record: dict) -> None:
+            last.update(record=record)
+            on_event(status, record)
+
+        try:
+            deliver(self.settings, self.log, message_id, fields, data, password=self.password, on_event=remember)
+        except OutcomeUnknown as exc:
+            return Outcome(message_id, "unknown", last.get("record"), str(exc))
+        except SendError as exc:
+            return Outcome(message_id, "failed", last.get("record"), str(exc))
+        return Outcome(message_id, "sent", last.get("record"))
+
+
+def _claimable(current: dict) -> bool:
+    return current.get("status") in CLAIMABLE and _due_of(current) is not None
+
+
+def _not_pending(current: dict, verb: str) -> str:
+    short, status, when = current["id"][:8], current.get("status"), current.get("time", "?")
+    see = f"see `python send.py log show {short}`"
+    if _due_of(current) is None:
+        return f"cannot {verb} {short}: it was never scheduled (it is {status}, since {when}); {see}"
+    if status in TOO_LATE:
+        what = "may have been sent (outcome unknown): check your Sent folder" if status == "unknown" else status
+        return f"too late to {verb} {short}: it {'is being sent' if status == 'sending' else 'was ' + what}; {see}"
+    return f"cannot {verb} {short}: it is already {status} (since {when}); {see}"
+
+
+# -- waking and waiting ------------------------------------------------------------------------
+
+
+def wake_waiters(log: SentLog) -> int:
+    """Poke every live waiting process of this log folder so it re-reads the log. Returns how many."""
+    from filelock import FileLock, Timeout
+
+    folder = log.directory / WAKE_DIR
+    try:
+        paths = sorted(folder.glob("*.lock"))
+    except OSError:
+        return 0
+    woken = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for path in paths:
+            port = _wake_port(path)
+            if port is None:
+                continue
+            lock = FileLock(str(path), mode=0o600)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:  # held: the waiter is alive
+                try:
+                    sock.sendto(WAKE_MESSAGE, (LOOPBACK, port))
+                    woken += 1
+                except OSError as exc:
+                    logger.debug("could not wake the waiter on port %d: %s", port, exc)
+                continue
+            except OSError:
+                continue
+            lock.release()
+            _remove_if_stale(path)
+    return woken
+
+
+def _wake_port(path: Path) -> int | None:
+    try:
+        port = int(path.name.split("-", 1)[0])
+    except ValueError:
+        return None
+    return port if 0 < port < 65536 else None
+
+
+def _remove_if_stale(path: Path) -> None:
+    """Remove the wake file of a dead waiter (free lock), unless it is new: a waiter may be taking it."""
+    try:
+        if time.time() - path.stat().st_mtime > STALE_AFTER_SECONDS:
+            path.unlink()
+    except OSError:
+        pass
+
+
+class WakeSocket:
+    """The UDP socket on 127.0.0.1 a waiting process sleeps on; other processes poke it (wake_waiters).
+
+    If no socket can be made, waiting falls back to sleeping until the next due time or re-check.
+    """
+
+    def __init__(self, log: SentLog):
+        self.log = log
+        self.sock: socket.socket | None = None
+        self.path: Path | None = None
+        self._lock = None
+
+    def __enter__(self) -> WakeSocket:
+        from filelock import FileLock
+
+        try:
+            folder = self.log.directory / WAKE_DIR
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((LOOPBACK, 0))
+                sock.setblocking(False)
+                path = folder / f"{sock.getsockname()[1]}-{secrets.token_hex(4)}.lock"
+                lock = FileLock(str(path), mode=0o600)
+                lock.acquire()
+            except BaseException:
+                sock.close()
+                raise
+        except OSError as exc:
+            logger.warning("no wake-up socket (%s): a cancel may take up to %gs to be noticed", exc, RECHECK_SECONDS)
+            return self
+        self.sock, self.path, self._lock = sock, path, lock
+        return self
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` seconds; True if poked."""
+        timeout = max(0.0, timeout)
+        if self.sock is None:
+            time.sleep(timeout)
+            return False
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            return False
+        while True:  # drain every datagram: one re-read answers them all
+            try:
+                self.sock.recv(512)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:  # e.g. Windows reports an earlier unreachable port here
+                return True
+
+    def __exit__(self, *exc) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            try:
+                self.path.unlink()
+            except OSError:
+                pass
+        if self.sock is not None:
+            self.sock.close()
+
+
+class _Waiter:
+    """One waiting process: a schedule.Scheduler with a one-shot job per planned message."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        *,
+        only: str | None,
+        on_event: Callback = _ignore,
+        on_outcome: Callback = _ignore,
+        on_idle: Callback = _ignore,
+        tick: float | None = None,
+        recheck: float = RECHECK_SECONDS,
+    ):
+        import schedule
+
+        self.schedule = schedule
+        self.outbox = outbox
+        self.only = only
+        self.on_event = on_event
+        self.on_outcome = on_outcome
+        self.on_idle = on_idle  # (next Entry or None, seconds until it or None, number planned)
+        self.tick = tick
+        self.recheck = recheck
+        self.scheduler = schedule.Scheduler()
+        self.planned: list[Entry] = []
+        self.progressed = False
+
+    def run(self) -> dict | None:
+        from . import smtp  # noqa: F401  (import it now, not at the due time)
+
+        with WakeSocket(self.outbox.log) as wake:
+            read_at = 0.0
+            stale = True
+            while True:
+                if stale:
+                    read_at = time.monotonic()
+                    self._plan()
+                    if self.only is not None and not self.planned:
+                        return self.outbox.settle(self.only)
+                if self._run_due():
+                    stale = True
+                    continue
+                timeout, seconds = self._timeout(read_at)
+                self.on_idle(self.planned[0] if self.planned else None, seconds, len(self.planned))
+                woken = wake.wait(timeout)
+                stale = woken or self._lost_a_job() or time.monotonic() - read_at >= self.recheck
+
+    def _plan(self) -> None:
+        """Read the log; one job per message to send, at its due time."""
+        entries = self.outbox.entries(PLANNED)
+        if self.only is not None:
+            entries = [entry for entry in entries if entry.id == self.only]
+        self.scheduler.clear()
+        for entry in entries:
+            job = self.scheduler.every().seconds.do(self._job, entry)
+            job.next_run = entry.due.astimezone().replace(tzinfo=None)  # schedule keeps naive local time
+            job.entry = entry
+        self.planned = entries
+        if entries:
+            self.outbox.check_password()  # fail now, not at the due time
+
+    def _run_due(self) -> bool:
+        """Run the jobs that are due, by schedule's clock or by UTC. True if any message changed state."""
+        self.progressed = False
+        self.scheduler.run_pending()
+        now = self.outbox.clock()
+        for job in self.scheduler.get_jobs():
+            if job.entry.due <= now:  # schedule's naive clock lags an hour after a fall-back change
+                self.scheduler.cancel_job(job)
+                self._job(job.entry)
+        return self.progressed
+
+    def _lost_a_job(self) -> bool:
+        """A job schedule ran before its UTC time was dropped (see _job): plan again."""
+        return len(self.scheduler.get_jobs()) < len(self.planned)
+
+    def _job(self, entry: Entry):
+        if self.outbox.clock() >= entry.due:  # schedule's naive clock may run an hour ahead: UTC decides
+            outcome = self.outbox.process(entry.id, self.on_event)
+            if outcome.action != "waiting":
+                self.progressed = True
+                self.on_outcome(outcome)
+        return self.schedule.CancelJob  # one-shot; the next _plan sets it again if it is still planned
+
+    def _timeout(self, read_at: float) -> tuple[float, float | None]:
+        """How long to sleep: until the next due time, the next re-read, or the next tick."""
+        timeout = self.recheck - (time.monotonic() - read_at)
+        seconds = None
+        if self.planned:
+            seconds = max(0.0, (self.planned[0].due - self.outbox.clock()).total_seconds())
+            timeout = min(timeout, seconds)
+        if self.tick:
+            timeout = min(timeout, self.tick)
+        return max(0.0, timeout), seconds
