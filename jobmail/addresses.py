@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 from .errors import InputError
+
+# What Python's email package reads as an RFC 2047 encoded word ("=?charset?q?text?="). It decodes
+# such text even in a value we set, so "=?utf-8?q?x=0D=0ABcc:_y?=" would become a line break and a
+# header of its own: a value that looks like one is refused rather than sent changed.
+_ENCODED_WORD = re.compile(r"=\?.*\?=", re.DOTALL)
+# Characters str.splitlines() (and so the email package) treats as line breaks, besides CR and LF.
+_LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+# A Message-ID as mail programs match it for threading: <left@right>, printable ASCII, no spaces or brackets.
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")
 
 
 def normalize_address(text: str, field: str) -> str:
@@ -21,10 +32,37 @@ def normalize_address(text: str, field: str) -> str:
     return valid.ascii_email or valid.normalized
 
 
+def normalize_message_id(text: str, field: str) -> str:
+    """Return `text` as a Message-ID (`<left@right>`, brackets added when missing), or raise InputError
+    naming the field. Mail programs thread a reply by this exact string, so nothing else is accepted."""
+    check_header_value(text, field)
+    value = text.strip()
+    if value and not value.startswith("<"):
+        value = f"<{value}>"
+    if not _MESSAGE_ID.fullmatch(value):
+        raise InputError(
+            f"{field}: {text.strip()!r} is not a Message-ID: copy the Message-ID header of the recruiter's "
+            "email, like <CAB1234@mail.example.com>"
+        )
+    return value
+
+
 def check_header_value(text: str, field: str) -> None:
-    """Refuse a value that would break a header: CR, LF or other control characters."""
+    """Refuse a value that would break or change a header: line breaks, control characters,
+    text that is not valid Unicode, and encoded-word syntax."""
     for ch in text:
-        if ch in "\r\n":
-            raise InputError(f"{field} contains a line break: keep it on one line")
-        if ord(ch) < 32 and ch != "\t" or ord(ch) == 127:
-            raise InputError(f"{field} contains a control character ({ord(ch):#04x}): remove it")
+        if ch in "\r\n" or ch in _LINE_BREAKS:
+            raise InputError(f"{field} contains a line break ({_codepoint(ch)}): keep it on one line")
+        code = ord(ch)
+        if (code < 32 and ch != "\t") or 127 <= code < 160:
+            raise InputError(f"{field} contains a control character ({_codepoint(ch)}): remove it")
+        if 0xD800 <= code <= 0xDFFF:
+            raise InputError(f"{field} contains bytes that are not valid UTF-8: retype it, or save the file as UTF-8")
+    if _ENCODED_WORD.search(text):
+        raise InputError(
+            f"{field} contains '=?...?=', which mail programs would decode as an encoded word and so change: remove it"
+        )
+
+
+def _codepoint(ch: str) -> str:
+    return f"U+{ord(ch):04X}"

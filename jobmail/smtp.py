@@ -2,11 +2,19 @@
 
 Every TLS connection verifies the server certificate and host name with ssl.create_default_context()
 (plus SMTP_CA_FILE when set); nothing can turn that off. STARTTLS must succeed or the send stops:
-there is no fall-back to plaintext. Credentials only ever go over TLS, or to a loopback server.
+there is no fall-back to plaintext. Credentials only ever go over TLS, or to a loopback server with
+SMTP_SECURITY=none. The password never appears in an error or a log line, even when a server quotes
+it back.
+
+Faults: a failure before the DATA command (refused, reset, timed out, a 4xx reply) is transient and
+retried with exponential backoff and jitter; a 5xx reply or a TLS failure is permanent. Once the
+message data has gone out, a lost connection is OutcomeUnknown: never retried, since the server may
+have kept the message.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
 import re
@@ -17,13 +25,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .config import Settings
+from .config import Settings, is_loopback
 from .errors import OutcomeUnknown, SendError
 
 logger = logging.getLogger(__name__)
 
 _HOSTNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
 WRONG_MODE_HINT = "the TLS mode does not match the port: use SMTP_SECURITY=ssl with port 465 and starttls with port 587"
+MAX_REPLY_CHARS = 300
+HIDDEN = "[password hidden]"
+# What happened at each stage, in words a user knows.
+STAGES = {
+    "connect": "while connecting",
+    "login": "during login",
+    "envelope": "while giving the sender and recipients",
+    "data": "before the message was sent",
+}
+# OpenSSL's X509_V_ERR_* codes that need their own advice.
+_CERT_EXPIRED = 10
+_CERT_NAME_MISMATCH = (62, 64)  # host name, IP address
 
 
 @dataclass(frozen=True)
@@ -60,9 +80,12 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
             context.load_verify_locations(cafile=str(settings.smtp_ca_file))
         except (ssl.SSLError, OSError) as exc:
             raise SendError(
-                f"SMTP_CA_FILE={settings.smtp_ca_file} is not a PEM certificate file ({exc}): "
+                f"SMTP_CA_FILE={settings.smtp_ca_file} is not a PEM certificate file ({_describe(exc)}): "
                 "export the server's or CA's certificate in PEM form"
             ) from None
+    # create_default_context() sets both; restated so that no later change can loosen them unnoticed.
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 
@@ -75,6 +98,7 @@ def local_hostname() -> str:
 def connect(settings: Settings) -> Session:
     """Connect, greet, and secure the connection as SMTP_SECURITY says. Raises SendError."""
     host, port, timeout = settings.smtp_host, settings.smtp_port, settings.smtp_timeout
+    logger.debug("connecting to %s (%s)", settings.server, settings.smtp_security)
     try:
         if settings.smtp_security == "ssl":
             conn = smtplib.SMTP_SSL(
@@ -83,7 +107,7 @@ def connect(settings: Settings) -> Session:
         else:
             conn = smtplib.SMTP(host, port, timeout=timeout, local_hostname=local_hostname())
         try:
-            conn.ehlo()
+            _greet(conn, settings)
             if settings.smtp_security == "starttls":
                 _starttls(conn, settings)
         except BaseException:
@@ -95,19 +119,39 @@ def connect(settings: Settings) -> Session:
         raise classify(exc, settings, stage="connect") from None
     sock = conn.sock
     tls = sock.version() if isinstance(sock, ssl.SSLSocket) else None
-    return Session(conn, tls, _cert_subject(sock))
+    session = Session(conn, tls, _cert_subject(sock))
+    logger.debug("connected to %s: %s, certificate %s", settings.server, tls or "no TLS", session.cert_subject)
+    return session
+
+
+def _greet(conn: smtplib.SMTP, settings: Settings) -> None:
+    """EHLO, falling back to HELO for a server without ESMTP; a refusal is an error, not an empty feature list."""
+    code, reply = conn.ehlo()
+    if 200 <= code < 300:
+        return
+    if 400 <= code < 500:
+        _expect((code, reply), (250,), settings, "the greeting (EHLO)")
+    code, reply = conn.helo()
+    _expect((code, reply), (250,), settings, "the greeting (EHLO and HELO)")
 
 
 def _starttls(conn: smtplib.SMTP, settings: Settings) -> None:
     if not conn.has_extn("starttls"):
         raise SendError(
-            f"{settings.server} does not offer STARTTLS, so nothing was sent: "
+            f"{settings.server} does not offer STARTTLS, so nothing was sent (not even the password): "
             "check SMTP_HOST and SMTP_PORT (use SMTP_SECURITY=ssl for port 465)"
         )
     code, reply = conn.starttls(context=ssl_context(settings))
     if code != 220:
-        raise SendError(f"{settings.server} refused STARTTLS: {code} {_text(reply)}", code=code, reply=_text(reply))
-    conn.ehlo()
+        text = _text(reply)
+        raise SendError(
+            f"{settings.server} refused STARTTLS: {code} {text}, so nothing was sent: "
+            + ("try again later" if 400 <= code < 500 else "check SMTP_HOST and SMTP_PORT"),
+            code=code,
+            reply=text,
+            transient=400 <= code < 500,
+        )
+    _greet(conn, settings)
 
 
 def _cert_subject(sock) -> str | None:
@@ -121,20 +165,72 @@ def _cert_subject(sock) -> str | None:
 def login(session: Session, settings: Settings, password: Callable[[], str]) -> bool:
     """Log in when the connection is encrypted (or is `none` to loopback and the server offers AUTH).
 
-    The password is fetched only when it is needed. Returns whether a login happened.
+    The password is fetched only when it is needed, and only sent over TLS (or to loopback with
+    SMTP_SECURITY=none). Returns whether a login happened. Errors never contain the password.
     """
     conn = session.conn
     if settings.smtp_security == "none" and not conn.has_extn("auth"):
         return False
+    if session.tls is None and not (settings.smtp_security == "none" and is_loopback(settings.smtp_host)):
+        raise SendError(
+            f"the connection to {settings.server} is not encrypted, so the password was not sent: "
+            "use SMTP_SECURITY=starttls (port 587) or ssl (port 465)"
+        )
+    if not conn.has_extn("auth"):
+        raise SendError(f"{settings.server} does not offer login (AUTH): check SMTP_HOST and SMTP_PORT")
+    secret = password()
     try:
-        conn.login(settings.smtp_username, password())
-    except smtplib.SMTPNotSupportedError:
-        raise SendError(f"{settings.server} does not offer login (AUTH): check SMTP_HOST and SMTP_PORT") from None
-    except SendError:
-        raise
+        authenticate(conn, settings.smtp_username, secret)
+    except smtplib.SMTPResponseException as exc:
+        raise _redacted(classify(exc, settings, stage="login"), settings.smtp_username, [secret]) from None
+    except smtplib.SMTPException:
+        offered = conn.esmtp_features.get("auth", "").strip() or "none"
+        what = "jobmail can use" if secret.isascii() else "that can carry a password with non-ASCII characters"
+        raise SendError(
+            f"{settings.server} offers no login method {what} (it offers {offered}): "
+            "make an app password with your provider and store it with `python send.py password set`"
+        ) from None
     except Exception as exc:
-        raise classify(exc, settings, stage="login") from None
+        raise _redacted(classify(exc, settings, stage="login"), settings.smtp_username, [secret]) from None
+    logger.debug("logged in to %s as %s", settings.server, settings.smtp_username)
     return True
+
+
+def authenticate(conn: smtplib.SMTP, user: str, secret: str) -> None:
+    """Log in on an open connection like smtplib's login(), raising its exceptions, but also with a user
+    name or password beyond ASCII (which smtplib cannot encode): AUTH PLAIN or LOGIN in UTF-8 (RFC 4616).
+
+    Whoever shows an error from here should pass its text through redact(): servers may quote the
+    credentials back.
+    """
+    if user.isascii() and secret.isascii():
+        try:
+            conn.login(user, secret)
+        finally:
+            conn.password = None  # smtplib keeps it on the connection object; nothing needs it after login
+        return
+    mechanisms = conn.esmtp_features.get("auth", "").upper().split()
+    if "PLAIN" in mechanisms:
+        code, reply = conn.docmd("AUTH", "PLAIN " + _b64("\0" + user + "\0" + secret))
+    elif "LOGIN" in mechanisms:
+        code, reply = conn.docmd("AUTH", "LOGIN " + _b64(user))
+        if code == 334:
+            code, reply = conn.docmd(_b64(secret))
+    else:
+        raise smtplib.SMTPException("no login method for non-ASCII credentials")
+    if code not in (235, 503):
+        raise smtplib.SMTPAuthenticationError(code, reply)
+
+
+def redact(text: str, user: str, secret: str) -> str:
+    """`text` with the password replaced wherever it appears, plain or base64-encoded as AUTH sends it."""
+    for form in _secret_forms(user, [secret]):
+        text = text.replace(form, HIDDEN)
+    return text
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
 def send(
@@ -151,25 +247,40 @@ def send(
 ) -> Delivered:
     """Send `data` to `recipients`, retrying transient failures that happen before the message data.
 
-    `before_data(attempt)` runs just before the DATA command (the caller records `sending` there).
-    A failure after the message data went out raises OutcomeUnknown and is never retried.
+    `before_data(attempt)` runs just before the DATA command (the caller records `sending` there);
+    whatever it raises ends the send unchanged. A failure after the message data went out raises
+    OutcomeUnknown and is never retried. Waits between attempts grow exponentially:
+    SEND_RETRY_DELAY * 2**(attempt-1), times a random factor from 0.5 to 1.5.
     """
+    fetched: list[str] = []
+
+    def remembered() -> str:
+        value = password()
+        fetched.append(value)
+        return value
+
     attempt = 0
     while True:
         attempt += 1
         try:
-            return _attempt(settings, password, sender, recipients, data, attempt, before_data)
-        except OutcomeUnknown as exc:
-            exc.attempts = attempt
-            raise
+            return _attempt(settings, remembered, sender, recipients, data, attempt, before_data)
         except SendError as exc:
+            exc = _redacted(exc, settings.smtp_username, fetched)
             exc.attempts = attempt
-            if not exc.transient or attempt >= settings.send_attempts:
-                raise
+            if isinstance(exc, OutcomeUnknown) or not exc.transient:
+                raise exc from None
+            if attempt >= settings.send_attempts:
+                final = _redacted(exc, settings.smtp_username, [], suffix=_gave_up(attempt))
+                final.attempts = attempt
+                raise final from None
             delay = settings.send_retry_delay * (2 ** (attempt - 1)) * (0.5 + jitter())
             on_retry(attempt, exc, delay)
             logger.info("attempt %d failed (%s); retrying in %.1fs", attempt, exc, delay)
             sleep(delay)
+
+
+def _gave_up(attempts: int) -> str:
+    return f" (gave up after {attempts} attempts)" if attempts > 1 else ""
 
 
 def _attempt(settings, password, sender, recipients, data, attempt, before_data) -> Delivered:
@@ -179,32 +290,43 @@ def _attempt(settings, password, sender, recipients, data, attempt, before_data)
     try:
         login(session, settings, password)
         stage = "envelope"
-        _expect(conn.mail(sender), (250,), settings, f"the sender {sender}")
+        _expect(conn.mail(sender, _body_options(conn, settings, data)), (250,), settings, f"the sender {sender}")
         for rcpt in recipients:
             _expect(conn.rcpt(rcpt), (250, 251), settings, f"the recipient {rcpt}")
+        stage = "record"
         before_data(attempt)
         stage = "data"
         _expect(conn.docmd("DATA"), (354,), settings, "the message")
-        stage = "data-sent"
+        stage = "data-sent"  # from here on the server may have the whole message
         conn.send(_dot_stuffed(data))
         code, reply = conn.getreply()
         _expect((code, reply), (250,), settings, "the message", after_data=True)
     except SendError as exc:
         session.close()
-        if stage == "data-sent" and not isinstance(exc, OutcomeUnknown) and exc.code is None:
+        if stage == "data-sent" and exc.code is None and not isinstance(exc, OutcomeUnknown):
             raise _unknown(settings, str(exc)) from None
         raise
     except BaseException as exc:
         conn.close()
+        if stage == "record" or not isinstance(exc, Exception):
+            raise  # the caller's own failure, or KeyboardInterrupt and the like: the caller records it
         if stage == "data-sent":
-            if isinstance(exc, Exception):
-                raise _unknown(settings, _describe(exc)) from None
-            raise  # KeyboardInterrupt and the like: the caller records `unknown`
-        if isinstance(exc, Exception):
-            raise classify(exc, settings, stage=stage) from None
-        raise
+            raise _unknown(settings, _detail(exc)) from None
+        raise classify(exc, settings, stage=stage) from None
     session.close()
     return Delivered(code, _text(reply), settings.server, session.tls, attempt)
+
+
+def _body_options(conn: smtplib.SMTP, settings: Settings, data: bytes) -> list[str]:
+    """MAIL FROM parameters: BODY=8BITMIME for a message that is not 7-bit (RFC 6152)."""
+    if data.isascii():
+        return []
+    if not conn.has_extn("8bitmime"):
+        raise SendError(
+            f"the message has 8-bit content and {settings.server} does not accept it (no 8BITMIME), "
+            "so nothing was sent: remove the non-ASCII characters, or use another server"
+        )
+    return ["BODY=8BITMIME"]
 
 
 def _dot_stuffed(data: bytes) -> bytes:
@@ -222,9 +344,8 @@ def _expect(answer, codes, settings: Settings, what: str, after_data: bool = Fal
     text = _text(reply)
     if code == -1:
         raise SendError(f"{settings.server} closed the connection: {text}", transient=not after_data)
-    hint = _reply_hint(code, what)
     raise SendError(
-        f"{settings.server} refused {what}: {code} {text}{hint}",
+        f"{settings.server} refused {what}: {code} {text}{_reply_hint(code, what)}",
         code=code,
         reply=text,
         transient=400 <= code < 500,
@@ -233,37 +354,85 @@ def _expect(answer, codes, settings: Settings, what: str, after_data: bool = Fal
 
 def _reply_hint(code: int, what: str) -> str:
     if 400 <= code < 500:
-        return " (a temporary refusal)"
+        return " (a temporary refusal): try again later"
     if code in (550, 551, 553) and what.startswith("the recipient"):
         return ": check the address"
+    if code in (550, 553) and what.startswith("the sender"):
+        return ": FROM_ADDRESS must be an address of the account you log in with"
     if code == 552:
-        return ": the message is too large for this server"
+        return ": the message is too large for this server; shorten it"
+    if code in (530, 535, 538):
+        return ": check the login settings and the password (`python send.py password set`)"
     if code == 554:
-        return ": the server rejected it; read its reply above"
-    return ""
+        return ": the server rejected it; read its reply for the reason"
+    return ": nothing was delivered; read the server's reply for the reason"
 
 
 def _unknown(settings: Settings, detail: str) -> OutcomeUnknown:
     return OutcomeUnknown(
         f"the connection to {settings.server} was lost after the message was sent and before the server "
-        f"confirmed it ({detail}): it may have been delivered; check your mail account's Sent folder "
-        "before sending it again (with --force)"
+        f"confirmed it ({detail}): it may have been delivered; check your mail account's Sent folder, "
+        "and only if it is not there send it again on purpose with the same command and --force"
     )
 
 
 def _text(reply) -> str:
+    """A server reply as one printable line of bounded length (replies are the server's words, not ours)."""
     if isinstance(reply, bytes):
         reply = reply.decode("utf-8", "replace")
-    return " ".join(str(reply).split())
+    text = " ".join(str(reply).split())
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= MAX_REPLY_CHARS else text[: MAX_REPLY_CHARS - 1] + "…"
 
 
 def _describe(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+    return _text(str(exc)) or type(exc).__name__
+
+
+def _detail(exc: BaseException) -> str:
+    if _timed_out(exc):
+        return "no answer in time"
+    return _describe(exc)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A timeout, including smtplib's SMTPServerDisconnected raised while handling one."""
+    return isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+
+
+def _secret_forms(user: str, secrets: list[str]) -> list[str]:
+    """The password as it could come back in a reply: plain, and base64 as AUTH PLAIN and LOGIN send it."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        forms.add(secret)
+        for raw in (secret, "\0" + user + "\0" + secret, user + "\0" + secret):
+            encoded = _b64(raw)
+            forms.update((encoded, encoded.rstrip("=")))
+    return sorted((form for form in forms if len(form) >= 3), key=len, reverse=True)
+
+
+def _redacted(exc: SendError, user: str, secrets: list[str], suffix: str = "") -> SendError:
+    """The same error with every form of the password replaced (and `suffix` added to its text)."""
+
+    def scrub(text: str) -> str:
+        for secret in secrets:
+            text = redact(text, user, secret)
+        return text
+
+    message = scrub(str(exc))
+    if not suffix and message == str(exc) and scrub(exc.reply) == exc.reply:
+        return exc
+    copy = type(exc)(message + suffix, code=exc.code, reply=scrub(exc.reply), transient=exc.transient)
+    copy.attempts = exc.attempts
+    return copy
 
 
 def classify(exc: BaseException, settings: Settings, stage: str) -> SendError:
     """Turn a library or socket exception into a one-line SendError that says what to do."""
     server = settings.server
+    when = STAGES.get(stage, f"during {stage}")
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         text = _text(exc.smtp_error)
         return SendError(
@@ -277,20 +446,19 @@ def classify(exc: BaseException, settings: Settings, stage: str) -> SendError:
     if isinstance(exc, smtplib.SMTPResponseException):
         text = _text(exc.smtp_error)
         return SendError(
-            f"{server} answered {exc.smtp_code} {text}" + _reply_hint(exc.smtp_code, ""),
+            f"{server} answered {exc.smtp_code} {text} {when}" + _reply_hint(exc.smtp_code, ""),
             code=exc.smtp_code,
             reply=text,
             transient=400 <= exc.smtp_code < 500,
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return SendError(
-            f"the certificate of {server} is not trusted ({exc.verify_message}): if this is your own or a "
-            "private server, point SMTP_CA_FILE at its certificate (PEM); otherwise check SMTP_HOST"
-        )
+        return _certificate_error(exc, settings)
     if isinstance(exc, ssl.SSLError):
-        if "WRONG_VERSION_NUMBER" in str(exc).upper() or "RECORD_LAYER" in str(exc).upper():
+        text = str(exc).upper()
+        if "WRONG_VERSION_NUMBER" in text or "RECORD_LAYER" in text:
             return SendError(f"TLS with {server} failed (wrong version number): {WRONG_MODE_HINT}")
-        return SendError(f"TLS with {server} failed ({exc.reason or exc}): {WRONG_MODE_HINT}")
+        reason = getattr(exc, "reason", None) or _describe(exc)
+        return SendError(f"TLS with {server} failed ({reason}): {WRONG_MODE_HINT}")
     if isinstance(exc, socket.gaierror):
         return SendError(f"the host {settings.smtp_host} was not found: check SMTP_HOST and your connection")
     if isinstance(exc, ConnectionRefusedError):
@@ -298,18 +466,38 @@ def classify(exc: BaseException, settings: Settings, stage: str) -> SendError:
             f"{server} refused the connection: check SMTP_HOST and SMTP_PORT, or a firewall",
             transient=True,
         )
-    if isinstance(exc, (TimeoutError, socket.timeout)):
+    if _timed_out(exc):
         hint = " (with port 465 use SMTP_SECURITY=ssl)" if settings.smtp_port == 465 else ""
         return SendError(
-            f"{server} did not answer within {settings.smtp_timeout:g}s during {stage}: "
-            f"check SMTP_PORT and your network{hint}",
+            f"{server} did not answer within {settings.smtp_timeout:g}s {when}: "
+            f"check SMTP_PORT and your network{hint}, or raise SMTP_TIMEOUT",
             transient=True,
         )
     if isinstance(exc, smtplib.SMTPServerDisconnected):
-        hint = f": {WRONG_MODE_HINT}" if stage == "connect" else ""
-        return SendError(f"{server} closed the connection during {stage}{hint}", transient=True)
+        hint = f"; if it happens every time, {WRONG_MODE_HINT}" if stage == "connect" else ""
+        return SendError(f"{server} closed the connection {when}: nothing was sent{hint}", transient=True)
     if isinstance(exc, OSError):
-        return SendError(f"the connection to {server} failed during {stage}: {_describe(exc)}", transient=True)
+        return SendError(f"the connection to {server} failed {when}: {_describe(exc)}", transient=True)
     if isinstance(exc, smtplib.SMTPException):
-        return SendError(f"SMTP with {server} failed during {stage}: {_describe(exc)}")
-    return SendError(f"sending through {server} failed during {stage}: {type(exc).__name__}: {_describe(exc)}")
+        return SendError(f"SMTP with {server} failed {when}: {_describe(exc)}")
+    return SendError(f"sending through {server} failed {when}: {type(exc).__name__}: {_describe(exc)}")
+
+
+def _certificate_error(exc: ssl.SSLCertVerificationError, settings: Settings) -> SendError:
+    server = settings.server
+    code = getattr(exc, "verify_code", None)
+    reason = _text(getattr(exc, "verify_message", None) or str(exc))
+    if code in _CERT_NAME_MISMATCH:
+        return SendError(
+            f"the certificate of {server} is for another host name ({reason}), so nothing was sent: "
+            "set SMTP_HOST to the exact server name your provider gives"
+        )
+    if code == _CERT_EXPIRED:
+        return SendError(
+            f"the certificate of {server} has expired ({reason}), so nothing was sent: "
+            "check your computer's date and time; otherwise the server must renew it"
+        )
+    return SendError(
+        f"the certificate of {server} is not trusted ({reason}), so nothing was sent: if this is your own or a "
+        "private server, point SMTP_CA_FILE at its certificate (PEM); otherwise check SMTP_HOST"
+    )

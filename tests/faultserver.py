@@ -1,0 +1,355 @@
+"""A loopback SMTP server that misbehaves on demand, for the fault-injection tests.
+
+aiosmtpd cannot greet with 421, stall forever, or drop the connection between the end of the
+message data and its reply, so this is a small threaded server written for exactly that. It speaks
+enough SMTP for smtplib: EHLO/HELO, STARTTLS (or TLS from the first byte), AUTH PLAIN and LOGIN,
+MAIL, RCPT, DATA (with dot-unstuffing), RSET, NOOP, QUIT. It listens on 127.0.0.1 only.
+
+Faults are given per stage of a connection, as `{stage: action}`:
+
+- stages: "connect" (the greeting), "ehlo", "starttls", "auth", "mail", "rcpt" (every RCPT) or
+  "rcpt:ADDRESS" (one recipient), "data" (the reply to the DATA command), "eod" (the reply after the
+  message data), "quit".
+- actions: a reply ("421 4.3.2 Try again later"; several lines joined with "\\n"), "close" (close
+  the connection without a reply), "reset" (close with a TCP reset), "stall" (never answer).
+
+`always` applies to every connection; `script[n]` (on top of it) to the n-th connection only, so
+`script=[{"rcpt": "451 4.3.0 Try later"}]` refuses the first attempt and accepts the second.
+
+After the message data ("eod"), a message is kept (`messages`) when the action is a 2xx reply, or
+"close", "reset" or "stall": the server has the data and may deliver it, which is exactly the case the
+client cannot tell apart from a delivery. A 4xx or 5xx reply keeps nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import secrets
+import socket
+import ssl
+import struct
+import sys
+import threading
+from collections.abc import Callable
+
+from jobmail.loopback import LOOPBACK, Received, free_port
+
+MAX_LINE = 4096
+
+
+class _Closed(Exception):
+    """The connection is over (closed by us or by the client)."""
+
+
+class FaultServer:
+    def __init__(
+        self,
+        *,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        credentials: tuple[str, str] | None = None,
+        always: dict[str, str] | None = None,
+        script: list[dict[str, str]] | None = None,
+        auth_without_tls: bool = False,
+        echo_auth: bool = False,
+        eightbit: bool = True,
+    ):
+        self.tls = tls
+        self.implicit_tls = implicit_tls
+        self.credentials = credentials
+        self.always = dict(always or {})
+        self.script = list(script or [])
+        self.auth_without_tls = auth_without_tls  # offer AUTH on a plaintext connection (a careless server)
+        self.echo_auth = echo_auth  # quote the credentials back in a 535 reply (a very careless server)
+        self.eightbit = eightbit  # offer 8BITMIME
+        self.mail_params: list[str] = []  # the parameters of every accepted MAIL FROM, e.g. "BODY=8BITMIME"
+        self.port = 0
+        self.messages: list[Received] = []
+        self.auth_attempts: list[tuple[str, bool]] = []  # (username, over TLS?)
+        self.connections = 0
+        self.tls_failures = 0
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._listener: socket.socket | None = None
+        self._clients: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> FaultServer:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind((LOOPBACK, 0))
+        listener.listen(16)
+        listener.settimeout(0.1)  # so that the accept loop notices stop() on every platform
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        thread = threading.Thread(target=self._accept_loop, name="faultserver-accept", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.close()
+        with self._changed:
+            clients = list(self._clients)
+        for sock in clients:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> FaultServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def wait_for(self, predicate: Callable[[FaultServer], bool], timeout: float = 20) -> bool:
+        """Block until predicate(server) holds (re-checked on every change), or the timeout passes."""
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self), timeout=timeout)
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    # -- connections ---------------------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._changed:
+                number = self.connections
+                self.connections += 1
+                self._clients.append(sock)
+                self._changed.notify_all()
+            faults = {**self.always, **(self.script[number] if number < len(self.script) else {})}
+            thread = threading.Thread(
+                target=self._serve, args=(sock, faults), name=f"faultserver-{number}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _serve(self, sock: socket.socket, faults: dict[str, str]) -> None:
+        sock.settimeout(30)
+        connection = _Connection(self, sock, faults)
+        try:
+            connection.run()
+        except (_Closed, OSError, ValueError):
+            pass
+        finally:
+            connection.close()
+            self._notify()
+
+
+class _Connection:
+    """One client: reads commands, answers them, applies the faults."""
+
+    def __init__(self, server: FaultServer, sock: socket.socket, faults: dict[str, str]):
+        self.server = server
+        self.sock = sock
+        self.faults = faults
+        self.file = sock.makefile("rb")
+        self.encrypted = False
+        self.authenticated = False
+        self.mail_from: str | None = None
+        self.rcpt_tos: list[str] = []
+
+    def close(self) -> None:
+        """Close the connection (the TLS one when there is one): the client sees EOF, or a reset."""
+        for thing in (self.file, self.sock):
+            with contextlib.suppress(OSError):
+                thing.close()
+
+    # -- plumbing ------------------------------------------------------------------------------------
+
+    def send_lines(self, text: str) -> None:
+        data = "".join(line + "\r\n" for line in text.split("\n")).encode("utf-8")
+        self.sock.sendall(data)
+
+    def readline(self) -> bytes:
+        line = self.file.readline(MAX_LINE)
+        if not line:
+            raise _Closed
+        return line
+
+    def reply(self, stage: str, default: str, keep: Callable[[], None] | None = None) -> bool:
+        """Answer at `stage`: the fault if one is set, else `default`. Returns whether it was a success."""
+        action = self.faults.get(stage, default)
+        if action in ("close", "reset", "stall") and keep is not None:
+            keep()
+        if action == "close":
+            raise _Closed
+        if action == "reset":
+            linger = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)  # on, 0 s: close sends RST
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            raise _Closed
+        if action == "stall":
+            self.server._stop.wait()
+            raise _Closed
+        self.send_lines(action)
+        ok = action[:1] in ("2", "3")
+        if ok and keep is not None:
+            keep()
+        return ok
+
+    def start_tls(self) -> bool:
+        try:
+            self.sock = self.server.tls.wrap_socket(self.sock, server_side=True)
+        except (ssl.SSLError, OSError):
+            self.server.tls_failures += 1
+            raise _Closed from None
+        with self.server._changed:
+            self.server._clients.append(self.sock)
+        self.file = self.sock.makefile("rb")
+        self.encrypted = True
+        return True
+
+    # -- the dialogue --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        if self.server.implicit_tls:
+            self.start_tls()
+        self.reply("connect", f"220 {LOOPBACK} ESMTP faultserver")
+        while True:
+            line = self.readline().decode("utf-8", "replace").rstrip("\r\n")
+            verb, _, arg = line.partition(" ")
+            verb = verb.upper()
+            handler = getattr(self, "do_" + verb, None)
+            if handler is None:
+                self.send_lines("500 5.5.2 Command not recognized")
+                continue
+            handler(arg)
+
+    def offers_auth(self) -> bool:
+        return self.server.credentials is not None and (self.encrypted or self.server.auth_without_tls)
+
+    def do_EHLO(self, arg: str) -> None:
+        lines = [LOOPBACK, "SIZE 10240000"] + (["8BITMIME"] if self.server.eightbit else [])
+        if self.server.tls is not None and not self.encrypted:
+            lines.append("STARTTLS")
+        if self.offers_auth():
+            lines.append("AUTH PLAIN LOGIN")
+        text = "\n".join([f"250-{x}" for x in lines[:-1]] + [f"250 {lines[-1]}"])
+        self.reply("ehlo", text)
+
+    def do_HELO(self, arg: str) -> None:
+        self.reply("ehlo", f"250 {LOOPBACK}")
+
+    def do_STARTTLS(self, arg: str) -> None:
+        if self.server.tls is None or self.encrypted:
+            self.send_lines("502 5.5.1 STARTTLS not available")
+            return
+        if self.reply("starttls", "220 2.0.0 Ready to start TLS"):
+            self.start_tls()
+
+    def do_AUTH(self, arg: str) -> None:
+        if not self.offers_auth():
+            self.send_lines("503 5.5.1 AUTH not available")
+            return
+        mechanism, _, initial = arg.partition(" ")
+        mechanism = mechanism.upper()
+        if mechanism == "PLAIN":
+            payload = initial or self.challenge("")
+            _, user, password = _b64(payload).split(b"\0", 2)
+        elif mechanism == "LOGIN":
+            user = _b64(initial or self.challenge("VXNlcm5hbWU6"))
+            password = _b64(self.challenge("UGFzc3dvcmQ6"))
+        else:
+            self.send_lines("504 5.5.4 Unrecognized authentication type")
+            return
+        user_text, password_text = user.decode("utf-8", "replace"), password.decode("utf-8", "replace")
+        self.server.auth_attempts.append((user_text, self.encrypted))
+        good = (user_text, password_text) == self.server.credentials
+        if self.server.echo_auth:
+            default = f"535 5.7.8 Bad credentials: AUTH {arg} (user {user_text!r}, password {password_text!r})"
+        else:
+            default = "235 2.7.0 Authentication successful" if good else "535 5.7.8 Authentication credentials invalid"
+        self.authenticated = self.reply("auth", default) and good
+
+    def challenge(self, prompt: str) -> str:
+        self.send_lines(f"334 {prompt}")
+        return self.readline().decode("ascii", "replace").strip()
+
+    def do_MAIL(self, arg: str) -> None:
+        if self.server.tls is not None and not self.encrypted:
+            self.send_lines("530 5.7.0 Must issue a STARTTLS command first")
+            return
+        if self.server.credentials is not None and not self.authenticated:
+            self.send_lines("530 5.7.0 Authentication required")
+            return
+        if self.reply("mail", "250 2.1.0 Ok"):
+            self.mail_from = _address(arg)
+            self.rcpt_tos = []
+            self.server.mail_params.append(arg[arg.find(">") + 1 :].strip())
+
+    def do_RCPT(self, arg: str) -> None:
+        if self.mail_from is None:
+            self.send_lines("503 5.5.1 Error: need MAIL command")
+            return
+        address = _address(arg)
+        stage = f"rcpt:{address}" if f"rcpt:{address}" in self.faults else "rcpt"
+        if self.reply(stage, "250 2.1.5 Ok"):
+            self.rcpt_tos.append(address)
+
+    def do_DATA(self, arg: str) -> None:
+        if not self.rcpt_tos:
+            self.send_lines("503 5.5.1 Error: need RCPT command")
+            return
+        if not self.reply("data", "354 End data with <CR><LF>.<CR><LF>"):
+            return
+        lines = []
+        while True:
+            line = self.readline()
+            if line in (b".\r\n", b".\n"):
+                break
+            lines.append(line[1:] if line.startswith(b".") else line)
+        queue_id = secrets.token_hex(5).upper()
+        received = Received(self.mail_from, list(self.rcpt_tos), b"".join(lines), queue_id)
+
+        def keep() -> None:
+            with self.server._changed:
+                self.server.messages.append(received)
+                self.server._changed.notify_all()
+
+        self.reply("eod", f"250 2.0.0 Ok: queued as {queue_id}", keep=keep)
+        self.mail_from, self.rcpt_tos = None, []
+
+    def do_RSET(self, arg: str) -> None:
+        self.mail_from, self.rcpt_tos = None, []
+        self.send_lines("250 2.0.0 Ok")
+
+    def do_NOOP(self, arg: str) -> None:
+        self.send_lines("250 2.0.0 Ok")
+
+    def do_QUIT(self, arg: str) -> None:
+        self.reply("quit", "221 2.0.0 Bye")
+        raise _Closed
+
+
+def _b64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=False)
+
+
+def _address(arg: str) -> str:
+    """The address in `FROM:<a@b> SIZE=1` or `TO:<a@b>`."""
+    _, _, rest = arg.partition(":")
+    rest = rest.strip()
+    if rest.startswith("<"):
+        return rest[1 : rest.find(">")]
+    return rest.split(" ")[0]
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: connecting to it is refused."""
+    return free_port()
