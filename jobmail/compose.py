@@ -149,22 +149,25 @@ def _split_list(text: str) -> list[str]:
 
 def build_message(draft: Draft, envelope: Envelope, now: datetime, max_bytes: int):
     """Build the EmailMessage: every header a careful server and spam filter expect."""
-    from email.headerregistry import Address
     from email.message import EmailMessage
     from email.policy import SMTP
     from email.utils import format_datetime, make_msgid
 
     check_header_value(envelope.from_name, "FROM_NAME")
     check_header_value(envelope.in_reply_to, "--in-reply-to")
-    local, _, domain = envelope.from_address.rpartition("@")
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = Address(display_name=envelope.from_name, username=local, domain=domain)
+    domain = envelope.from_address.rpartition("@")[2]
+    # 7bit: a non-ASCII body goes out quoted-printable, safe on any path (no 8BITMIME needed)
+    msg = EmailMessage(policy=SMTP.clone(cte_type="7bit"))
+    msg.set_raw("From", _mailbox(envelope.from_name, envelope.from_address))
     msg["To"] = ", ".join(envelope.to)
     if envelope.cc:
         msg["Cc"] = ", ".join(envelope.cc)
     if envelope.reply_to:
         msg["Reply-To"] = envelope.reply_to
-    msg["Subject"] = draft.subject
+    if draft.subject.isascii():
+        msg["Subject"] = draft.subject
+    else:  # encoded words made and folded by email.header: the decoded text comes back exactly
+        msg.set_raw("Subject", _encoded(draft.subject, "Subject"))
     msg["Date"] = format_datetime(now.astimezone())
     msg["Message-ID"] = make_msgid(domain=domain)
     if envelope.in_reply_to:
@@ -182,6 +185,30 @@ def build_message(draft: Draft, envelope: Envelope, now: datetime, max_bytes: in
             "shorten it, or raise MAX_MESSAGE_KB in .env"
         )
     return msg
+
+
+def _encoded(text: str, header_name: str) -> str:
+    from email.header import Header
+
+    return Header(text, "utf-8", header_name=header_name).encode(linesep="\r\n")
+
+
+def _mailbox(name: str, address: str) -> str:
+    """`Name <address>`, folded by us: the name quoted or RFC 2047-encoded as needed, the address never
+    encoded, and no line over 78 characters (a longer one would be refolded by the email package,
+    which can drop the quotes around a name with a colon in it)."""
+    from email.utils import formataddr
+
+    if not name:
+        return address
+    if name.isascii():
+        display = formataddr((name, address))[: -(len(address) + 3)]
+    else:
+        display = _encoded(name, "From")
+    last = display.rsplit("\r\n", 1)[-1]
+    used = len(last) + (len("From: ") if "\r\n" not in display else 0)
+    joiner = " " if used + len(address) + 3 <= 78 else "\r\n "
+    return f"{display}{joiner}<{address}>"
 
 
 def message_bytes(msg) -> bytes:

@@ -233,10 +233,9 @@ def _validate(values: dict[str, str], path: Path | None, base: Path) -> Settings
         raise ConfigError(f"SMTP_CA_FILE={ca_text}: no such file: give the path of a PEM certificate file")
     log_text = values["LOG_DIR"].strip()
     templates_text = values["TEMPLATES_DIR"].strip()
-    from_name = values["FROM_NAME"].strip()
-    for key, value in (("FROM_NAME", from_name), ("SMTP_USERNAME", values["SMTP_USERNAME"])):
-        if "\r" in value or "\n" in value:
-            raise ConfigError(f"{key} contains a line break: keep it on one line")
+    from_name = _display_name(values["FROM_NAME"])
+    if "\r" in values["SMTP_USERNAME"] or "\n" in values["SMTP_USERNAME"]:
+        raise ConfigError("SMTP_USERNAME contains a line break: keep it on one line")
     return Settings(
         env_file=path,
         smtp_host=host,
@@ -256,6 +255,24 @@ def _validate(values: dict[str, str], path: Path | None, base: Path) -> Settings
         business_hours=values["BUSINESS_HOURS"].strip(),
         overdue_after_hours=_number("OVERDUE_AFTER_HOURS", values["OVERDUE_AFTER_HOURS"], 0, 24 * 365),
     )
+
+
+MAX_NAME = 64
+
+
+def _display_name(text: str) -> str:
+    """FROM_NAME as it will show: one line, single spaces, no characters that could forge a header."""
+    from .addresses import check_header_value
+    from .errors import InputError
+
+    try:
+        check_header_value(text, "FROM_NAME")
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    name = " ".join(text.split())
+    if len(name) > MAX_NAME:
+        raise ConfigError(f"FROM_NAME is {len(name)} characters long: keep it to {MAX_NAME} (the name you sign with)")
+    return name
 
 
 def _resolve(base: Path, text: str) -> Path:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from . import credentials, providers
 from .config import DEFAULT_PORTS, Settings, is_loopback
 from .errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_SEND_FAILED, CredentialError, SendError
-from .smtp import classify, local_hostname, ssl_context
+from .smtp import authenticate, classify, local_hostname, redact, ssl_context
 
 # keyring's stand-ins for "no backend": they store nothing.
 NO_BACKENDS = ("keyring.backends.fail.Keyring", "keyring.backends.null.Keyring")
@@ -286,9 +286,17 @@ def _password(settings: Settings, password_command: str, add: Callable[[Step], b
 def _login(conn, settings: Settings, password: str, password_command: str, add: Callable[[Step], bool]) -> None:
     title = f"login as {settings.smtp_username}"
     try:
-        conn.login(settings.smtp_username, password)
+        authenticate(conn, settings.smtp_username, password)
     except Exception as exc:
-        add(_failed("login", title, explain(exc, settings, "login", password_command)))
+        failure = explain(exc, settings, "login", password_command)
+        user = settings.smtp_username
+        failure = Failure(  # a server may quote the credentials back: never show them
+            redact(failure.problem, user, password),
+            redact(failure.hint, user, password),
+            redact(failure.reply, user, password),
+            failure.exit_code,
+        )
+        add(_failed("login", title, failure))
         return
     add(Step("login", title, True))
 

@@ -368,15 +368,6 @@ def test_a_server_quoting_the_credentials_back_never_makes_them_visible(fault_ac
     # the scan at teardown checks the password (and its base64 forms) is in no output and no file
 
 
-CHECK_REDACT_REASON = (
-    "probe._login calls conn.login itself: a password beyond ASCII fails with UnicodeEncodeError (whose text, "
-    "printed by `check`, shows one character of the password and its position), and a server's reply quoting "
-    "the credentials is printed as is. Fix: call smtp.authenticate(conn, user, password) there, and pass the "
-    "failure's text through smtp.redact(text, user, password)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=CHECK_REDACT_REASON)
 def test_check_never_shows_a_password_the_server_quotes_back(fault_account, password, tls_context):
     account = sent_account(fault_account, password, tls_server(tls_context, password, echo_auth=True))
     result = Account.run(account, "check")  # not recorded: the teardown scan would turn the xfail into an error
@@ -384,7 +375,6 @@ def test_check_never_shows_a_password_the_server_quotes_back(fault_account, pass
     assert not any(form in result.stdout + result.stderr for form in secret_forms(password))
 
 
-@pytest.mark.xfail(strict=True, reason=CHECK_REDACT_REASON)
 def test_check_logs_in_with_a_non_ascii_password(fault_account, tls_context):
     secret = "pässwörd-" + base64.b32encode(os.urandom(10)).decode()
     account = sent_account(fault_account, secret, tls_server(tls_context, secret))
@@ -583,11 +573,7 @@ BAD_INPUT = [
 
 
 # Cases that wait for a fix outside smtp.py/addresses.py (see the reason).
-BAD_INPUT_XFAIL = {
-    name: "config._validate checks FROM_NAME for CR/LF only, so send_cmd.template_variables refuses it later "
-    "under the name 'sender_name', which the user never typed"
-    for name in ("from-name-encoded-word", "from-name-u2028")
-}
+BAD_INPUT_XFAIL: dict[str, str] = {}  # case id -> reason, for a known bug not fixed yet
 
 
 def _bad_input_params():

@@ -96,7 +96,7 @@ def template_variables(args, settings) -> dict[str, object]:
 
 
 def envelope_from(args, settings):
-    from ..addresses import normalize_address
+    from ..addresses import normalize_address, normalize_message_id
     from ..compose import Envelope
 
     def addresses(values: list[str], field: str) -> tuple[str, ...]:
@@ -112,7 +112,7 @@ def envelope_from(args, settings):
         to=to,
         cc=addresses(args.cc, "--cc"),
         reply_to=normalize_address(args.reply_to, "--reply-to") if args.reply_to.strip() else "",
-        in_reply_to=args.in_reply_to.strip(),
+        in_reply_to=normalize_message_id(args.in_reply_to, "--in-reply-to") if args.in_reply_to.strip() else "",
         bcc_self=args.bcc_self,
     )
 
