@@ -126,6 +126,22 @@ def keyring_home(tmp_path, monkeypatch):
     keyring.set_keyring(previous)
 
 
+def account_values(port: int, mode: str, home: Path) -> dict[str, str]:
+    """The .env of a test account on the loopback server at `port` (without SMTP_CA_FILE)."""
+    return {
+        "SMTP_HOST": LOOPBACK,
+        "SMTP_PORT": str(port),
+        "SMTP_SECURITY": mode,
+        "SMTP_USERNAME": USERNAME,
+        "SMTP_TIMEOUT": "5",
+        "FROM_ADDRESS": USERNAME,
+        "FROM_NAME": "Alex Example",
+        "LOG_DIR": str(home / "log"),
+        "SEND_RETRY_DELAY": "0",
+        "KEYRING_BACKEND": KEYRING_BACKEND,
+    }
+
+
 @pytest.fixture
 def make_account(tmp_path, tls_context, ca_file, password):
     """make_account(mode="starttls"|"ssl"|"none", auth=True, **env overrides) -> Account (server running)."""
@@ -144,18 +160,7 @@ def make_account(tmp_path, tls_context, ca_file, password):
             server = LoopbackServer(handler, credentials=(USERNAME, password) if auth else None)
         server.start()
         started.append(server)
-        values = {
-            "SMTP_HOST": LOOPBACK,
-            "SMTP_PORT": str(server.port),
-            "SMTP_SECURITY": mode,
-            "SMTP_USERNAME": USERNAME,
-            "SMTP_TIMEOUT": "5",
-            "FROM_ADDRESS": USERNAME,
-            "FROM_NAME": "Alex Example",
-            "LOG_DIR": str(home / "log"),
-            "SEND_RETRY_DELAY": "0",
-            "KEYRING_BACKEND": KEYRING_BACKEND,
-        }
+        values = account_values(server.port, mode, home)
         if ca and mode != "none":
             values["SMTP_CA_FILE"] = str(ca_file)
         values.update({k: str(v) for k, v in overrides.items()})

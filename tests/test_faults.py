@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, SEND_PY, USERNAME, WITHDRAW_ARGS, Account, clean_environ, server_context
+from conftest import PROJECT, SEND_PY, USERNAME, WITHDRAW_ARGS, Account, account_values, clean_environ, server_context
 from faultserver import FaultServer, closed_port
 
 from jobmail.loopback import LOOPBACK
@@ -127,19 +127,7 @@ def fault_account(tmp_path, tls_context, ca_file, password):
         servers.append(server)
         home = tmp_path / f"user{len(accounts)}"
         home.mkdir()
-        values = {
-            "SMTP_HOST": LOOPBACK,
-            "SMTP_PORT": str(server.port),
-            "SMTP_SECURITY": mode,
-            "SMTP_USERNAME": USERNAME,
-            "SMTP_TIMEOUT": "5",
-            "FROM_ADDRESS": USERNAME,
-            "FROM_NAME": "Alex Example",
-            "LOG_DIR": str(home / "log"),
-            "SEND_ATTEMPTS": "3",
-            "SEND_RETRY_DELAY": "0",
-            "KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
-        }
+        values = {**account_values(server.port, mode, home), "SEND_ATTEMPTS": "3"}
         if ca and mode != "none":
             values["SMTP_CA_FILE"] = str(ca_file)
         values.update({k: str(v) for k, v in overrides.items()})
