@@ -1,0 +1,487 @@
+"""The cold-start benchmark: `python bench/run.py [--quick] [--runs N] [--out BENCHMARKS.md]`.
+
+It sets everything up on 127.0.0.1 by itself (an SMTP server with STARTTLS and AUTH and a trustme
+certificate, a .env, a temporary file keyring holding a fresh password, a temporary log folder),
+then times whole processes, alternating the commands round by round (A B C A B C ...) after warm-up
+rounds, and writes BENCHMARKS.md with the tables, the targets and whether each was met:
+
+- `python send.py send withdraw ...` against the floor (bench/floor_send.py: smtplib with the same
+  certificate checks, login and message bytes) and against mailmerge 2.3.0, installed in the
+  benchmark's own virtual environment (bench/.venv-peers) and sending to the same server;
+- `python send.py --help` and `python send.py log` against `python -c pass`;
+- the peak memory (max RSS) of each process;
+- the sections printed by bench/log_bench.py and bench/schedule_bench.py, when they exist.
+
+Nothing leaves the machine except pip's download of mailmerge (skip it with --no-peers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import common
+from common import (
+    BENCH_DIR,
+    LOOPBACK,
+    PROJECT,
+    RECIPIENT,
+    USERNAME,
+    Account,
+    BenchError,
+    Command,
+    alternate,
+    expect_delivery,
+    markdown_table,
+    mib,
+    ms,
+    paired_ratio,
+    rss_of,
+    seconds_of,
+)
+
+MAILMERGE = "mailmerge==2.3.0"
+PEERS_DIR = BENCH_DIR / ".venv-peers"
+PIP_OPTIONS = ("--quiet", "--disable-pip-version-check", "--timeout", "20")
+SECTIONS = (("log_bench.py", "The sent log"), ("schedule_bench.py", "Scheduling"))
+TARGETS = {"floor": 1.6, "mailmerge": 0.8, "help": 2.5, "memory_mib": 40.0}
+REPRODUCE = "python bench/run.py"
+SECTION_TIMEOUT, SECTION_TIMEOUT_QUICK = 120.0, 90.0  # seconds per sibling script: the whole run stays under ~5 min
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description="Time jobmail from a cold start against the floor and the peers; write BENCHMARKS.md.",
+    )
+    p.add_argument("--quick", action="store_true", help="few rounds, for a smoke test (figures are rough)")
+    p.add_argument("--runs", type=int, metavar="N", help="measured rounds per group (default 30; 3 with --quick)")
+    p.add_argument("--warmup", type=int, metavar="N", help="warm-up rounds, not recorded (default 3; 1 with --quick)")
+    p.add_argument("--out", default=str(PROJECT / "BENCHMARKS.md"), metavar="PATH", help="report (BENCHMARKS.md)")
+    p.add_argument("--no-peers", action="store_true", help="skip mailmerge (no virtual environment, no download)")
+    p.add_argument(
+        "--no-sections",
+        action="store_true",
+        help="skip bench/log_bench.py and bench/schedule_bench.py (their sections say so)",
+    )
+    p.add_argument(
+        "--send-py",
+        default=str(common.SEND_PY),
+        metavar="PATH",
+        help="the send.py to measure (default: this checkout's; another one compares a change)",
+    )
+    args = p.parse_args(argv)
+    args.runs = args.runs if args.runs is not None else (3 if args.quick else 30)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
+    if args.runs < 1 or args.warmup < 0:
+        p.error("--runs must be at least 1 and --warmup at least 0")
+    return args
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# -- mailmerge in its own virtual environment ------------------------------------------------------
+
+
+def ensure_mailmerge(venv: Path = PEERS_DIR) -> tuple[Path | None, str]:
+    """The mailmerge command, installed in `venv` (created once, reused), or None and the reason."""
+    if os.name != "posix":
+        return None, "not available on this platform: mailmerge asks for the password through the console"
+    python, script = venv / "bin" / "python", venv / "bin" / "mailmerge"
+    try:
+        if not python.exists():
+            say(f"creating {venv} for the peers ...")
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
+        (venv / ".gitignore").write_text("# created by bench/run.py: not part of the project\n*\n")
+        if installed_version(python) != MAILMERGE.split("==")[1] or not script.exists():
+            say(f"installing {MAILMERGE} into {venv} ...")
+            result = subprocess.run(
+                [str(python), "-m", "pip", "install", *PIP_OPTIONS, MAILMERGE],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            if result.returncode != 0:
+                last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+                return None, f"not available: pip could not install {MAILMERGE} ({last})"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"not available: could not set up {venv} ({exc})"
+    return script, f"{MAILMERGE}, in {venv.relative_to(PROJECT) if venv.is_relative_to(PROJECT) else venv}"
+
+
+def installed_version(python: Path) -> str | None:
+    result = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('mailmerge'))"],
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def mailmerge_files(account: Account, eml: Path) -> list[str]:
+    """A template and a one-row database for the same message, and a server config for the same server.
+
+    Returns the arguments of a real send (`--no-dry-run`; mailmerge is a dry run by default).
+    """
+    message = BytesParser(policy=policy.default).parsebytes(eml.read_bytes())
+    body = message.get_body(("plain",)).get_content()
+    folder = account.home / "mailmerge"
+    folder.mkdir(exist_ok=True)
+    template = folder / "mailmerge_template.txt"
+    template.write_text(
+        f"TO: {{{{email}}}}\nFROM: {message['From']}\nSUBJECT: {message['Subject']}\n\n{body}", encoding="utf-8"
+    )
+    database = folder / "mailmerge_database.csv"
+    database.write_text(f"email,name\n{RECIPIENT},Jordan Lee\n", encoding="utf-8")
+    config = folder / "mailmerge_server.conf"
+    config.write_text(
+        f"[smtp_server]\nhost = {LOOPBACK}\nport = {account.server.port}\nsecurity = STARTTLS\n"
+        f"username = {USERNAME}\nratelimit = 0\n",
+        encoding="utf-8",
+    )
+    return ["--no-dry-run", "--template", str(template), "--database", str(database), "--config", str(config)]
+
+
+# -- the measurements ----------------------------------------------------------------------------
+
+
+def delivering(account: Account, argv_for, what: str, stdin: bytes | None = None):
+    """A Command.run that checks the server received the message (exit 0 alone could be a dry run)."""
+
+    def run(i: int):
+        before = len(account.server.messages)
+        return expect_delivery(account, account.run(argv_for(i), stdin=stdin), before, what)
+
+    return run
+
+
+def send_group(account: Account, send_py: str, args) -> tuple[list[Command], dict]:
+    """send vs the floor vs mailmerge, alternated; returns the commands and facts for the notes."""
+    facts: dict = {}
+
+    def send_argv(i: int) -> list[str]:
+        argv = account.send_argv(f"Acme {i}")
+        argv[1] = send_py
+        return argv
+
+    say("priming: one send to get the message bytes for the floor and mailmerge ...")
+    delivering(account, lambda i: send_argv(i), "send.py send")(-1)
+    eml = account.sent_messages()[-1]
+    facts["message_bytes"] = len(eml.read_bytes())
+    password = (account.password + "\n").encode()
+    floor = [sys.executable, str(BENCH_DIR / "floor_send.py"), LOOPBACK, str(account.server.port), USERNAME]
+    floor += [str(account.ca_file), str(eml), USERNAME, RECIPIENT]
+    shown_send = "python send.py send withdraw --to ... --interviewer ... --position ... --company 'Acme N'"
+    commands = [
+        Command("send (jobmail)", shown_send, delivering(account, send_argv, "send.py send")),
+        Command(
+            "floor (smtplib)",
+            "python bench/floor_send.py ... < password",
+            delivering(account, lambda i: floor, "floor_send.py", stdin=password),
+        ),
+    ]
+    if args.no_peers:
+        facts["mailmerge"] = "not run (--no-peers)"
+    else:
+        script, facts["mailmerge"] = ensure_mailmerge()
+        if script is not None:
+            mm_argv = [str(script), *mailmerge_files(account, eml)]
+            try:  # one real send first: a mailmerge that cannot send is reported, not fatal
+                delivering(account, lambda i: mm_argv, "mailmerge", stdin=password)(-1)
+            except BenchError as exc:
+                facts["mailmerge"] = f"not available: {exc}"
+            else:
+                commands.append(
+                    Command(
+                        "mailmerge 2.3.0",
+                        "mailmerge --no-dry-run --template ... --database ... --config ... < password",
+                        delivering(account, lambda i: mm_argv, "mailmerge", stdin=password),
+                    )
+                )
+    before = len(account.server.messages)
+    say(f"measuring the send: {args.warmup} warm-up + {args.runs} rounds of {len(commands)} commands ...")
+    alternate(commands, args.runs, args.warmup)
+    facts["received"] = len(account.server.messages) - before
+    facts["expected"] = sum(c.calls for c in commands)
+    return commands, facts
+
+
+def startup_group(account: Account, send_py: str, args) -> list[Command]:
+    py = sys.executable
+    commands = [
+        Command("--help", "python send.py --help", lambda i: account.run([py, send_py, "--help"])),
+        Command(
+            "log",
+            "python send.py log",
+            lambda i: account.run([py, send_py, "log", "--env-file", str(account.env_file)]),
+        ),
+        Command("python -c pass", "python -c pass", lambda i: account.run([py, "-c", "pass"])),
+    ]
+    say(f"measuring start-up: {args.warmup} warm-up + {args.runs} rounds of {len(commands)} commands ...")
+    alternate(commands, args.runs, args.warmup)
+    return commands
+
+
+def section(path: Path, title: str, quick: bool, timeout: float) -> str:
+    """The Markdown section a sibling bench script prints, or a note saying why there is none."""
+    name = f"bench/{path.name}"
+    heading = f"## {title} ({name})"
+    if not path.exists():
+        return f"{heading}\n\nNot available yet: {name} does not exist."
+    say(f"running {name} ...")
+    argv = [sys.executable, str(path), *(["--quick"] if quick else [])]
+    try:
+        result = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, cwd=PROJECT, encoding="utf-8", errors="replace"
+        )
+    except subprocess.TimeoutExpired:
+        return f"{heading}\n\nNot available yet: {name} did not finish within {timeout:g}s."
+    if result.returncode != 0 or not result.stdout.strip():
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"{heading}\n\nNot available yet: {name} failed (exit {result.returncode}: {last})."
+    lines = result.stdout.strip().splitlines()
+    if lines[0].startswith("#"):  # their own heading: ours replaces it, so every section sits at one level
+        lines = lines[1:]
+    return heading + "\n\n" + "\n".join(lines).strip()
+
+
+def import_profile(account: Account, send_py: str) -> tuple[float, list[tuple[str, float]]]:
+    """One more send under `python -X importtime`: total import time and the top-level imports by cost."""
+    argv = account.send_argv("Acme profile")
+    argv[1:2] = ["-X", "importtime", send_py]
+    result = subprocess.run(argv, capture_output=True, text=True, env=account.env, cwd=account.home, timeout=60)
+    if result.returncode != 0:
+        raise BenchError(f"the send under -X importtime failed: {result.stderr.strip()[-300:]}")
+    top: list[tuple[str, float]] = []
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = line.split("|", 2)
+        if cumulative.strip().isdigit() and not name[1:].startswith(" "):  # a top-level import
+            top.append((name.strip(), int(cumulative) / 1e6))
+    top.sort(key=lambda item: item[1], reverse=True)
+    return sum(seconds for _, seconds in top), top
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def report(args, send_cmds: list[Command], facts: dict, start_cmds: list[Command], sections: list[str]) -> str:
+    by = {c.label: c for c in send_cmds + start_cmds}
+    lines = [
+        *header_lines(args, facts),
+        "## Targets",
+        "",
+        targets_table(by, facts),
+        "",
+        *send_lines(send_cmds, by, facts),
+        *startup_lines(start_cmds, by, facts),
+        *profile_lines(by, facts),
+        *"\n\n".join(sections).splitlines(),
+        "",
+        *reproduce_lines(),
+    ]
+    return "\n".join(lines)
+
+
+def header_lines(args, facts: dict) -> list[str]:
+    now = dt.datetime.now(dt.UTC)
+    quick = " (**--quick**: too few rounds for the figures to mean much)" if args.quick else ""
+    load = f"; load average {facts['load'][0]} at the start, {facts['load'][1]} at the end" if facts["load"] else ""
+    return [
+        "# Benchmarks",
+        "",
+        f"Generated by `{REPRODUCE}` on {now:%Y-%m-%d %H:%M} UTC{quick}; do not edit by hand, re-run it.",
+        "",
+        f"- Machine: {platform.platform()} ({platform.machine() or 'unknown'}), {os.cpu_count()} CPUs{load}",
+        f"- Python {platform.python_version()} ({platform.python_implementation()}), `{sys.executable}`",
+        f"- {args.runs} measured rounds per group after {args.warmup} warm-up round(s); the commands of a group "
+        "run in turn (A B C A B C ...), each a new process: a cold start of the interpreter (the OS file cache "
+        "and the .pyc files are warm, as for a user's second command of the day)",
+        "- Time: wall clock from spawning the process to its exit. Ratio: the median, over rounds, of the "
+        "command's time divided by the base's time in the same round (robust to the machine's load drifting).",
+        "- Max RSS: the process's peak resident memory (os.wait4), measured under a small launcher whose own "
+        "~8 MiB is the least that can be seen; n/a where the platform does not report it.",
+        "",
+    ]
+
+
+def targets_table(by: dict[str, Command], facts: dict) -> str:
+    send, floor, mm, help_, bare = (
+        by["send (jobmail)"],
+        by["floor (smtplib)"],
+        by.get("mailmerge 2.3.0"),
+        by["--help"],
+        by["python -c pass"],
+    )
+    send_floor, help_bare = paired_ratio(send, floor), paired_ratio(help_, bare)
+    send_mm = paired_ratio(send, mm) if mm else None
+    rss = rss_of(send)
+    rows = [
+        ["`send` <= 1.6x the floor", f"{send_floor:.2f}x", verdict(send_floor <= TARGETS["floor"])],
+        [
+            "`send` <= 0.8x mailmerge",
+            f"{send_mm:.2f}x" if send_mm is not None else facts["mailmerge"],
+            verdict(None if send_mm is None else send_mm <= TARGETS["mailmerge"]),
+        ],
+        ["`--help` <= 2.5x `python -c pass`", f"{help_bare:.2f}x", verdict(help_bare <= TARGETS["help"])],
+        [
+            "peak memory of a send < 40 MiB",
+            f"{mib(rss.high)} MiB (largest of {rss.n} sends)" if rss else "n/a",
+            verdict(None if rss is None else rss.high / (1 << 20) < TARGETS["memory_mib"]),
+        ],
+    ]
+    return markdown_table(["target", "this run", "met"], rows)
+
+
+def verdict(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("**yes**" if ok else "**no**")
+
+
+def command_rows(commands: list[Command], bases: list[Command]) -> list[list[str]]:
+    rows = []
+    for c in commands:
+        t, r = seconds_of(c), rss_of(c)
+        ratios = ["1 (base)" if c is base else f"{paired_ratio(c, base):.2f}x" for base in bases]
+        memory = f"{mib(r.median)} / {mib(r.high)}" if r else "n/a"
+        rows.append([c.label, f"`{c.shown}`", ms(t.median), ms(t.low), ms(t.high), *ratios, memory])
+    return rows
+
+
+TIMES = ["command", "what runs", "median ms", "min ms", "max ms"]
+MEMORY = "max RSS MiB (median / max)"
+
+
+def send_lines(send_cmds: list[Command], by: dict[str, Command], facts: dict) -> list[str]:
+    floor, mm = by["floor (smtplib)"], by.get("mailmerge 2.3.0")
+    if mm is not None:
+        table = markdown_table(
+            [*TIMES, "ratio to the floor", "ratio to mailmerge", MEMORY], command_rows(send_cmds, [floor, mm])
+        )
+    else:
+        rows = [*command_rows(send_cmds, [floor]), ["mailmerge 2.3.0", "-", "-", "-", "-", "-", facts["mailmerge"]]]
+        table = markdown_table([*TIMES, "ratio to the floor", MEMORY], rows)
+    delivered = "all delivered" if facts["received"] == facts["expected"] else "SOME MISSING"
+    return [
+        "## Send: one withdrawal over STARTTLS with login, cold start",
+        "",
+        table,
+        "",
+        "- The server (aiosmtpd on 127.0.0.1, STARTTLS required before AUTH, trustme certificate) received "
+        f"{facts['received']} of the {facts['expected']} messages sent in these rounds and warm-ups "
+        f"({delivered}); each message is {facts['message_bytes']} bytes.",
+        "- `send (jobmail)`: the real CLI with a `.env` (SMTP_CA_FILE = the trustme CA, "
+        "KEYRING_BACKEND=keyrings.alt.file.PlaintextKeyring), the password read from a file keyring in a "
+        "temporary folder, a temporary log folder (each record fsynced there), the duplicate guard on "
+        "(the company varies per run). It renders the template, checks it against the guide, builds the "
+        "message, stores it, logs `sending` and `sent`.",
+        "- `floor (smtplib)`: bench/floor_send.py: STARTTLS with `ssl.create_default_context()` plus the same "
+        "CA file (certificate and host name checked, as jobmail does), login, and the bytes of the message "
+        "jobmail built; no template, no checks, no keyring, no log. The password comes on standard input.",
+        f"- mailmerge: {facts['mailmerge']}. One-row database, a template with the same headers and body, "
+        "`security = STARTTLS`; it reads the password with getpass (from standard input here). It calls "
+        "`starttls()` without a context, so it checks **neither the certificate nor the host name** (it "
+        "would give the password to an impostor), loads no CA bundle, keeps no log, and asks for the "
+        "password on every run.",
+        "",
+    ]
+
+
+def startup_lines(start_cmds: list[Command], by: dict[str, Command], facts: dict) -> list[str]:
+    bare = by["python -c pass"]
+    return [
+        "## Start-up: `--help` and `log`",
+        "",
+        markdown_table([*TIMES, "ratio to `python -c pass`", MEMORY], command_rows(start_cmds, [bare])),
+        "",
+        f"- `log` reads the benchmark's own sent log ({facts['log_records']} records: `sending` and `sent` "
+        "for each jobmail send above) and prints its newest messages.",
+        "",
+    ]
+
+
+def profile_lines(by: dict[str, Command], facts: dict) -> list[str]:
+    total, top = facts["imports"]
+    send, floor = seconds_of(by["send (jobmail)"]), seconds_of(by["floor (smtplib)"])
+    return [
+        "## Where a send's time goes",
+        "",
+        "One more send under `python -X importtime` (which slows imports down a little): "
+        f"{ms(total)} ms of imports, against a median send of {ms(send.median)} ms and a floor of "
+        f"{ms(floor.median)} ms. The costliest top-level imports (cumulative: each with what it imports "
+        "first); bench/README.md explains them and what each change bought.",
+        "",
+        markdown_table(["import", "ms"], [[f"`{name}`", ms(seconds)] for name, seconds in top[:12]]),
+        "",
+    ]
+
+
+def reproduce_lines() -> list[str]:
+    return [
+        "## How to reproduce",
+        "",
+        'From a clone, with the project\'s virtual environment (README, "Run the tests"):',
+        "",
+        "```sh",
+        ".venv/bin/python bench/run.py     # --quick for a smoke test",
+        "```",
+        "",
+        "It starts its own SMTP server on 127.0.0.1 and uses a temporary keyring, .env and log folder; the "
+        f"first run creates `bench/.venv-peers/` and installs {MAILMERGE} there with pip (`--no-peers` skips "
+        "it). Options: `--runs N`, `--warmup N`, `--out PATH`, `--no-sections`, `--send-py PATH` (measure "
+        "another checkout's send.py). bench/README.md has the method and the profile.",
+        "",
+    ]
+
+
+def load_average() -> str | None:
+    """The 1-minute load average (other work on the machine skews the figures), where the OS has one."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except (AttributeError, OSError):
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    try:
+        common.require_modules("aiosmtpd", "trustme", "keyrings.alt", "jinja2", "keyring")
+        send_py = str(Path(args.send_py).resolve())
+        say(f"setting up a loopback server, .env, keyring and log in a temporary folder (measuring {send_py}) ...")
+        load_before = load_average()
+        with Account() as account:
+            send_cmds, facts = send_group(account, send_py, args)
+            facts["log_records"] = sum(1 for _ in (account.log_dir / "sent.jsonl").open("rb"))
+            start_cmds = startup_group(account, send_py, args)
+            facts["imports"] = import_profile(account, send_py)
+        facts["load"] = (load_before, load_average()) if load_before else None
+        if args.no_sections:
+            sections = [f"## {title} (bench/{script})\n\nNot run (--no-sections)." for script, title in SECTIONS]
+        else:
+            timeout = SECTION_TIMEOUT_QUICK if args.quick else SECTION_TIMEOUT
+            sections = [section(BENCH_DIR / script, title, args.quick, timeout) for script, title in SECTIONS]
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    text = report(args, send_cmds, facts, start_cmds, sections)
+    out = Path(args.out)
+    out.write_text(text, encoding="utf-8")
+    targets = text.split("## Targets", 1)[1].split("\n## ", 1)[0].strip()
+    print(targets)
+    say(f"wrote {out} in {time.perf_counter() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
