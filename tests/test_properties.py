@@ -508,3 +508,31 @@ def test_check_header_value_passes_only_what_a_header_keeps(text):
     assert raw.isascii()
     received = header(email.message_from_bytes(raw, policy=email.policy.default), "Subject")
     assert same_but_spacing(received, text.strip())
+
+
+_ATOM = st.text(alphabet="abcXYZ019!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=8)
+_LABELS = st.from_regex(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,5}[a-zA-Z0-9])?", fullmatch=True)
+
+
+@MORE
+@given(
+    local=st.lists(_ATOM, min_size=1, max_size=3).map(".".join),
+    labels=st.lists(_LABELS, min_size=1, max_size=3),
+    tld=st.sampled_from(["com", "ORG", "example", "io", "test", "local", "Co", "x"]),
+)
+def test_the_fast_address_path_agrees_with_email_validator(local, labels, tld):
+    """normalize_address skips email-validator for everyday addresses: it must give what email-validator
+    gives, and refuse what it refuses."""
+    from email_validator import EmailNotValidError, validate_email
+
+    address = f"{local}@{'.'.join(labels)}.{tld}"
+    try:
+        valid = validate_email(address, check_deliverability=False, allow_smtputf8=False)
+        expected = valid.ascii_email or valid.normalized
+    except EmailNotValidError:
+        expected = None
+    try:
+        got = normalize_address(address, "--to")
+    except InputError:
+        got = None
+    assert got == expected

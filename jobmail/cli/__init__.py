@@ -13,8 +13,8 @@ from importlib import import_module
 from .. import __version__
 from ..errors import EXIT_INTERRUPTED, JobmailError
 
-# Subcommand name -> its module (in the order --help lists them). Only the module of the command
-# being run is imported, unless the whole list is needed (--help, or no valid command).
+# Subcommand name -> its module, in the order --help lists them. Only the module of the command being
+# run is imported; --help (or no valid command) lists them from SUMMARIES without importing any.
 COMMANDS = {
     "send": "send_cmd",
     "demo": "demo_cmd",
@@ -25,13 +25,24 @@ COMMANDS = {
     "log": "log_cmd",
     "outbox": "outbox_cmd",
 }
+SUMMARIES = {
+    "send": "render, check and send one email",
+    "demo": "try it with no account: send the sample withdrawal to a local server inside this process",
+    "setup": "configure your SMTP account step by step, store the password, and check it",
+    "check": "verify the account (connect, TLS, login) without sending anything",
+    "password": "store or delete the SMTP password in the OS keyring",
+    "lint": "check a template (or an .eml file) against the guide, without sending",
+    "log": "show what was sent: the latest state of each message, newest first",
+    "outbox": "list scheduled messages; cancel one, send one now, or run the scheduled sends",
+}
 
 EPILOG = """exit codes: 0 sent or queued, 1 the send failed, 2 bad input or config,
 3 outcome unknown (check your Sent folder), 130 interrupted"""
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The parser; with `only`, just that subcommand is registered (a faster start)."""
+def build_parser(only: str | None = None, listing_only: bool = False) -> argparse.ArgumentParser:
+    """The parser. With `only`, just that subcommand is registered; with `listing_only`, every subcommand
+    is a bare entry for --help (no module imported). Both are for a faster start."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--env-file", metavar="PATH", default=None, help="settings file (default: .env in the current folder)"
@@ -46,7 +57,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in COMMANDS.items():
-        if only is None or name == only:
+        if listing_only:
+            subparsers.add_parser(name, help=SUMMARIES[name])
+        elif only is None or name == only:
             import_module(f".{module}", __name__).register(subparsers, common)
     return parser
 
@@ -54,7 +67,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     first = argv[0] if argv else None
-    parser = build_parser(only=first if first in COMMANDS else None)
+    parser = build_parser(only=first) if first in COMMANDS else build_parser(listing_only=True)
     args = parser.parse_args(argv)
     if args.debug:
         import logging

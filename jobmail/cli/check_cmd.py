@@ -19,10 +19,12 @@ keyring backend / no stored password)"""
 def register(subparsers, common) -> None:
     import argparse
 
+    from . import SUMMARIES
+
     p = subparsers.add_parser(
         "check",
         parents=[common],
-        help="verify the account (connect, TLS, login) without sending anything",
+        help=SUMMARIES["check"],
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -28,10 +28,12 @@ DEMO_ARGS = [
 
 
 def register(subparsers, common) -> None:
+    from . import SUMMARIES
+
     p = subparsers.add_parser(
         "demo",
         parents=[common],
-        help="try it with no account: send the sample withdrawal to a local server inside this process",
+        help=SUMMARIES["demo"],
         description="Run the whole pipeline (render, check, send, log) against an SMTP server on 127.0.0.1 "
         "started inside this process. Nothing leaves this machine; no account or password is needed. "
         "Records go to the demo/ folder inside the log folder, apart from your real log.",

@@ -7,12 +7,13 @@ from .common import checklist_lines, out, settings_from
 
 
 def register(subparsers, common) -> None:
+    from . import SUMMARIES
     from .send_cmd import add_variable_arguments
 
     p = subparsers.add_parser(
         "lint",
         parents=[common],
-        help="check a template (or an .eml file) against the guide, without sending",
+        help=SUMMARIES["lint"],
         description="Render TEMPLATE with the given variables (or read --file MESSAGE.eml) and check it against "
         "the seven steps of the withdrawal guide. Exit 0 when there are no errors (warnings are shown), 2 otherwise.",
     )

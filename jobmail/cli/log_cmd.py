@@ -21,10 +21,12 @@ EXAMPLES = """examples:
 
 
 def register(subparsers, common) -> None:
+    from . import SUMMARIES
+
     p = subparsers.add_parser(
         "log",
         parents=[common],
-        help="show what was sent: the latest state of each message, newest first",
+        help=SUMMARIES["log"],
         description="Show the sent log: the latest state of each message, newest first.\n"
         "TIME is local time (for a scheduled message: when it is due); STATUS carries the server's reply code.",
         epilog=EXAMPLES,

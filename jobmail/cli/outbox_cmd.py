@@ -34,10 +34,12 @@ def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers, common) -> None:
+    from . import SUMMARIES
+
     p = subparsers.add_parser(
         "outbox",
         parents=[common],
-        help="list scheduled messages; cancel one, send one now, or run the scheduled sends",
+        help=SUMMARIES["outbox"],
         description="Messages scheduled with `send ... --at WHEN` wait in the outbox until they are due. "
         "Without an action, list them.",
         epilog="Scheduled messages go out while `send --at` waits in its terminal, or `outbox run` runs. "

@@ -9,9 +9,11 @@ from .common import out, settings_from
 
 
 def register(subparsers, common) -> None:
+    from . import SUMMARIES
+
     p = subparsers.add_parser(
         "password",
-        help="store or delete the SMTP password in the OS keyring",
+        help=SUMMARIES["password"],
         description="The password is kept only in the OS keyring, under the SMTP host and your username "
         "from the .env file. It is never read from an argument.",
     )

@@ -12,10 +12,12 @@ FALSE_WORDS = ("", "0", "false", "no", "off", "n")
 
 
 def register(subparsers, common) -> None:
+    from . import SUMMARIES
+
     p = subparsers.add_parser(
         "send",
         parents=[common],
-        help="render, check and send one email",
+        help=SUMMARIES["send"],
         description="Render TEMPLATE, check it against the guide, and send it through your SMTP account.",
         epilog="example: python send.py send withdraw --to jane@acme.example --interviewer 'Jane Doe' "
         "--position 'Data Analyst' --company Acme --dry-run",

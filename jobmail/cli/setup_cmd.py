@@ -47,10 +47,12 @@ exit codes: 0 the account works, 1 it does not (see the hint), 2 bad input or no
 def register(subparsers, common) -> None:
     import argparse
 
+    from . import SUMMARIES
+
     p = subparsers.add_parser(
         "setup",
         parents=[common],
-        help="configure your SMTP account step by step, store the password, and check it",
+        help=SUMMARIES["setup"],
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,0 +1,56 @@
+"""The entry point: help, version, start-up imports, and the fast paths matching the full parser."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import PROJECT, SEND_PY
+
+from jobmail.cli import COMMANDS, build_parser
+
+
+def run(*args: str, **kwargs):
+    return subprocess.run(
+        [sys.executable, str(SEND_PY), *args], capture_output=True, text=True, cwd=PROJECT, timeout=60, **kwargs
+    )
+
+
+def test_help_lists_every_command_and_the_exit_codes():
+    result = run("--help")
+    assert result.returncode == 0
+    for name in COMMANDS:
+        assert f"    {name} " in result.stdout
+    assert "exit codes: 0 sent or queued, 1 the send failed, 2 bad input or config" in result.stdout
+
+
+def test_fast_help_matches_the_full_parser():
+    """--help lists the commands without importing them: it must say what the full parser says."""
+    assert build_parser(listing_only=True).format_help() == build_parser().format_help()
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_each_command_alone_parses_as_in_the_full_parser(name):
+    alone = build_parser(only=name)._subparsers._group_actions[0].choices[name]
+    full = build_parser()._subparsers._group_actions[0].choices[name]
+    assert alone.format_help() == full.format_help()
+
+
+def test_unknown_command_is_exit_2_with_the_choices():
+    result = run("sned")
+    assert result.returncode == 2
+    assert "invalid choice: 'sned'" in result.stderr and "send" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_version():
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.startswith("send.py ")
+
+
+def test_runs_as_a_module_file_from_another_folder(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(SEND_PY), "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert result.returncode == 0 and "usage: send.py" in result.stdout
