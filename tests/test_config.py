@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobmail.config import PROJECT_DIR, load
 from jobmail.errors import ConfigError
@@ -103,3 +105,36 @@ def test_every_key_is_documented_in_the_example():
         assert f"{key}=" in example, key
     assert "PASSWORD=" not in example
     load(PROJECT_DIR / "config.example.env", environ={})  # the example itself is valid
+
+
+_VALUE = st.text(alphabet="aZ09 .@-_:/$#'\"\\=\t", max_size=12)
+_LINE = st.one_of(
+    st.builds(
+        lambda pre, key, sp1, sp2, value, post: f"{pre}{key}{sp1}={sp2}{value}{post}",
+        st.sampled_from(["", " ", "export ", "\t"]),
+        st.sampled_from(["SMTP_HOST", "FROM_NAME", "LOG_DIR", "SMTP_PORT"]),
+        st.sampled_from(["", " "]),
+        st.sampled_from(["", " ", "\t"]),
+        _VALUE,
+        st.sampled_from(["", " ", " # note", "\t"]),
+    ),
+    st.sampled_from(["", "# a comment", "   ", "  # indented comment"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_LINE, max_size=6), crlf=st.booleans())
+def test_the_fast_env_reader_agrees_with_python_dotenv(lines, crlf):
+    """Simple files are read without importing python-dotenv: the values must be python-dotenv's."""
+    import io
+
+    from dotenv import dotenv_values
+
+    from jobmail.config import _simple_bindings
+
+    text = ("\r\n" if crlf else "\n").join(lines) + "\n"
+    fast = _simple_bindings(text)
+    if fast is None:
+        return  # python-dotenv reads this one itself
+    expected = {k: v or "" for k, v in dotenv_values(stream=io.StringIO(text), interpolate=False).items()}
+    assert {key: value for _, key, value in fast} == expected
