@@ -43,19 +43,22 @@ EPILOG = """exit codes: 0 sent or queued, 1 the send failed, 2 bad input or conf
 def build_parser(only: str | None = None, listing_only: bool = False) -> argparse.ArgumentParser:
     """The parser. With `only`, just that subcommand is registered; with `listing_only`, every subcommand
     is a bare entry for --help (no module imported). Both are for a faster start."""
-    common = argparse.ArgumentParser(add_help=False)
+    from .common import parser_classes
+
+    Parser, _, _ = parser_classes()
+    common = Parser(add_help=False)
     common.add_argument(
         "--env-file", metavar="PATH", default=None, help="settings file (default: .env in the current folder)"
     )
     common.add_argument("--debug", action="store_true", help="log what happens, step by step (never secrets)")
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="send.py",
         description="Send a polite withdrawal or offer decline through your own SMTP account, and keep a log.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
     for name, module in COMMANDS.items():
         if listing_only:
             subparsers.add_parser(name, help=SUMMARIES[name])

@@ -30,9 +30,42 @@ def err(text: str) -> None:
 
 
 def terminal_width(default: int = 100) -> int:
-    import shutil
+    """$COLUMNS, else the terminal's width, else `default` (shutil's rule, without importing shutil)."""
+    import os
 
-    return shutil.get_terminal_size((default, 24)).columns
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+        if columns > 0:
+            return columns
+    except ValueError:
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return default
+
+
+def parser_classes():
+    """argparse classes that size help text without importing shutil (argparse asks it for the terminal
+    size on every add_argument: 2 ms of every start). Returns (Parser, HelpFormatter, RawDescription)."""
+    import argparse
+
+    width = terminal_width(80) - 2
+
+    class HelpFormatter(argparse.HelpFormatter):
+        def __init__(self, prog, indent_increment=2, max_help_position=24, width=width):
+            super().__init__(prog, indent_increment, max_help_position, width)
+
+    class RawDescriptionHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+        pass
+
+    ours = {argparse.HelpFormatter: HelpFormatter, argparse.RawDescriptionHelpFormatter: RawDescriptionHelpFormatter}
+
+    class Parser(argparse.ArgumentParser):
+        def __init__(self, *args, formatter_class=argparse.HelpFormatter, **kwargs):
+            super().__init__(*args, formatter_class=ours.get(formatter_class, formatter_class), **kwargs)
+
+    return Parser, HelpFormatter, RawDescriptionHelpFormatter
 
 
 def checklist_lines(report) -> list[str]:

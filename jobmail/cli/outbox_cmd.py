@@ -72,7 +72,9 @@ def register(subparsers, common) -> None:
 
 def action_options() -> argparse.ArgumentParser:
     """--env-file and --debug after the action too, without overwriting a value given before it."""
-    p = argparse.ArgumentParser(add_help=False)
+    from .common import parser_classes
+
+    p = parser_classes()[0](add_help=False)
     p.add_argument("--env-file", metavar="PATH", default=argparse.SUPPRESS, help="settings file (default: .env)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="log what happens, step by step")
     return p
