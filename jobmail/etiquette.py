@@ -600,4 +600,9 @@ def _name_follows(layout: _Layout, signoff: int, sender_name: str) -> bool:
     if layout.name_on_signoff_line:
         return True
     after = _first_nonempty(layout.lines, signoff + 1)
-    return after is not None and _contains_name(layout.lines[after], sender_name)
+    if after is None:
+        return False
+    line = layout.lines[after]
+    words = line.split()
+    # the full name, or the first name alone ("Best regards,\nAlex" is a signature people use)
+    return _contains_name(line, sender_name) or bool(words) and words[0].casefold() == sender_name.split()[0].casefold()

@@ -182,6 +182,8 @@ BAD_DRAFTS = [
         {("error", "signoff-name")},
     ),
     ("name-then-phone-is-fine", SUBJECT, GOOD + "+1 555 0100\n", set()),
+    ("first-name-only-is-fine", SUBJECT, GOOD.replace(SENDER, SENDER.split()[0]), set()),
+    ("other-first-name", SUBJECT, GOOD.replace(SENDER, "Jordan"), {("error", "signoff-name")}),
     ("name-on-signoff-line", SUBJECT, draft(GREETING, INTENT, THANKS, OFFER, f"Best regards, {SENDER.upper()}"), set()),
     ("sincerely", SUBJECT, GOOD.replace("Best regards,", "Sincerely,"), set()),
     ("cheers", SUBJECT, GOOD.replace("Best regards,", "Cheers,"), {("warning", "signoff-unprofessional")}),
