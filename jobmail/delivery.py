@@ -15,7 +15,7 @@ from datetime import datetime
 from .compose import Draft, Envelope, build_message, message_bytes, render
 from .config import Settings
 from .errors import DuplicateError, OutcomeUnknown, SendError
-from .sentlog import SentLog, new_id
+from .sentlog import MAY_HAVE_GONE, PENDING, SentLog, new_id
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,9 @@ def body_digest(body: str) -> str:
     return hashlib.sha256(body.strip().encode("utf-8")).hexdigest()
 
 
-SENT_OR_MAYBE = ("sent", "unknown", "sending")
-
-
-def find_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = SENT_OR_MAYBE) -> dict | None:
-    """An earlier message in one of `statuses` (default: sent, or may have been) to the same people
-    with the same subject and body."""
+def find_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = PENDING + MAY_HAVE_GONE) -> dict | None:
+    """An earlier message in one of `statuses` (default: waiting in the outbox, sent, or may have been)
+    to the same people with the same subject and body."""
     from .sentlog import Query
 
     def key(rec: dict) -> tuple:
@@ -76,16 +73,29 @@ def find_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = SENT_
     return None
 
 
-def refuse_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = SENT_OR_MAYBE) -> None:
+def refuse_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = PENDING + MAY_HAVE_GONE) -> None:
+    """Raise DuplicateError naming the earlier identical message, and what to do instead."""
     earlier = find_duplicate(log, record, statuses)
-    if earlier is not None:
-        when = datetime.fromisoformat(earlier["time"]).astimezone().strftime("%Y-%m-%d %H:%M")
-        status = {"sending": "being sent", "unknown": "possibly sent"}.get(earlier["status"], earlier["status"])
+    if earlier is None:
+        return
+    short = earlier["id"][:8]
+    if earlier["status"] in PENDING:
+        due = _local(earlier.get("due") or earlier["time"])
         raise DuplicateError(
-            f"this message was already {status} to {', '.join(earlier['to'])} on {when} "
-            f"(id {earlier['id'][:8]}): nothing sent; see `python send.py log show {earlier['id'][:8]}`, "
-            "or add --force to send it again"
+            f"this message is already in the outbox ({earlier['status']}, due {due}, id {short}): nothing new "
+            f"sent; send it now with `python send.py outbox send-now {short}`, cancel it with "
+            f"`python send.py outbox cancel {short}`, or add --force to send another copy"
         )
+    status = {"sending": "being sent", "unknown": "possibly sent"}.get(earlier["status"], earlier["status"])
+    raise DuplicateError(
+        f"this message was already {status} to {', '.join(earlier['to'])} on {_local(earlier['time'])} "
+        f"(id {short}): nothing sent; see `python send.py log show {short}`, "
+        "or add --force to send it again"
+    )
+
+
+def _local(stamp: str) -> str:
+    return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def password_provider(settings: Settings) -> Callable[[], str]:

@@ -11,13 +11,12 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from .errors import InputError
-from .sentlog import STATUSES, SentLog
+from .sentlog import PENDING, STATUSES, SentLog
 
 WHEN_FORMS = "a date (2026-11-01), a date and time (2026-11-01 14:30), today, yesterday, or 30m, 12h, 7d, 2w ago"
 _AGO = re.compile(r"(\d{1,6})\s*(m|min|h|d|w)", re.IGNORECASE)
 _AGO_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-PENDING = ("scheduled", "overdue")
 HEADER = ("TIME", "STATUS", "TO", "SUBJECT", "ID")
 SHORT_ID = 8
 CSV_COLUMNS = (

@@ -44,9 +44,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .config import Settings
-from .delivery import deliver, find_duplicate, password_provider, recover_interrupted, refuse_duplicate, sender_lock
-from .errors import DuplicateError, InputError, OutcomeUnknown, SendError
-from .sentlog import SentLog, timestamp, utc_now
+from .delivery import deliver, duplicate_guard, password_provider, recover_interrupted, refuse_duplicate, sender_lock
+from .errors import InputError, OutcomeUnknown, SendError
+from .sentlog import MAY_HAVE_GONE, PENDING, SentLog, timestamp, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +58,9 @@ RECHECK_SECONDS = 60.0
 STALE_AFTER_SECONDS = 10.0  # a wake file this old whose lock is free belongs to a dead process
 OVERDUE_GRACE = timedelta(minutes=1)  # never hold a message for being less late than this
 
-PENDING = ("scheduled", "overdue")  # waiting for a time, or for the user (overdue)
 CLAIMABLE = ("scheduled", "overdue", "retrying")  # under the outbox lock, `retrying` was interrupted before DATA
 PLANNED = ("scheduled", "retrying")  # what a waiting process sets a timer for
 LISTED = ("scheduled", "overdue", "sending", "retrying")
-ALREADY_DONE = ("sending", "sent", "unknown")  # a duplicate of one of these is refused unless --force
-TOO_LATE = ("sending", "sent", "unknown")
 _META = ("id", "time", "status")
 
 Callback = Callable[..., None]
@@ -169,24 +166,13 @@ class Outbox:
         """Store the exact bytes and append the ``scheduled`` record (refusing a duplicate unless ``force``),
         then wake any waiting process. Returns the record."""
         record = {"id": prepared.id, "status": "scheduled", **prepared.record, "due": timestamp(due), "zone": zone}
-        with self.log.locked():
+        with duplicate_guard(self.log), self.log.locked():
             if not force:
-                self._refuse_duplicate(prepared.record)
+                refuse_duplicate(self.log, prepared.record, statuses=PENDING + MAY_HAVE_GONE)
             self.log.store_message(prepared.id, prepared.data)
             written = self.log.append(record, moment=self.clock())
         wake_waiters(self.log)
         return written
-
-    def _refuse_duplicate(self, record: dict) -> None:
-        earlier = find_duplicate(self.log, record, statuses=PENDING)
-        if earlier is not None:
-            short = earlier["id"][:8]
-            raise DuplicateError(
-                f"this message is already in the outbox ({earlier['status']}, due {earlier.get('due')}, id {short}): "
-                f"nothing new scheduled; see `python send.py outbox`, cancel it with "
-                f"`python send.py outbox cancel {short}`, or add --force to schedule it again"
-            )
-        refuse_duplicate(self.log, record, statuses=ALREADY_DONE)
 
     def cancel(self, message_id: str) -> dict:
         """Write ``cancelled`` if the message has not started going out; otherwise raise InputError saying
@@ -336,7 +322,7 @@ def _not_pending(current: dict, verb: str) -> str:
     see = f"see `python send.py log show {short}`"
     if _due_of(current) is None:
         return f"cannot {verb} {short}: it was never scheduled (it is {status}, since {when}); {see}"
-    if status in TOO_LATE:
+    if status in MAY_HAVE_GONE:
         what = "may have been sent (outcome unknown): check your Sent folder" if status == "unknown" else status
         return f"too late to {verb} {short}: it {'is being sent' if status == 'sending' else 'was ' + what}; {see}"
     return f"cannot {verb} {short}: it is already {status} (since {when}); {see}"

@@ -39,6 +39,8 @@ LOG_NAME = "sent.jsonl"
 MESSAGES_DIR = "messages"
 STATUSES = ("scheduled", "sending", "retrying", "sent", "failed", "unknown", "cancelled", "overdue")
 FINAL = ("sent", "failed", "unknown", "cancelled")
+PENDING = ("scheduled", "overdue")  # waiting for its time, or for the user (overdue)
+MAY_HAVE_GONE = ("sending", "sent", "unknown")  # the server may have it: never sent again on its own
 # The message's own fields: every record of a message carries them (see the module docstring).
 MESSAGE_FIELDS = ("from", "to", "cc", "subject")
 LOCK_TIMEOUT = 30.0  # seconds to wait for another process's append before giving up with an error

@@ -495,3 +495,16 @@ def test_parse_errors_come_before_anything_is_stored(box, capsys):
     assert code == 2
     assert 'cannot understand the time "whenever"' in capsys.readouterr().err
     assert box.account.records() == []
+
+
+def test_a_send_now_of_a_message_already_in_the_outbox_is_refused(make_account, password):
+    account = make_account("starttls")
+    account.store_password(password)
+    queued = account.run(*WITHDRAW_ARGS, "--at", "+1h", "--no-wait")
+    assert queued.returncode == 0, queued.stderr
+    again = account.run(*WITHDRAW_ARGS)
+    assert again.returncode == 2
+    assert "already in the outbox" in again.stderr and "outbox send-now" in again.stderr
+    assert account.server.messages == []
+    forced = account.run(*WITHDRAW_ARGS, "--force")
+    assert forced.returncode == 0 and len(account.server.messages) == 1
