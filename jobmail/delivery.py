@@ -121,11 +121,16 @@ def deliver(
     password: Callable[[], str] | None = None,
     sleep: Callable[[float], None] | None = None,
     on_event: Callable[[str, dict], None] = lambda status, rec: None,
+    keep_queued_on_interrupt: bool = False,
 ):
-    """Send the stored bytes and record each state. Returns smtp.Delivered or raises SendError."""
+    """Send the stored bytes and record each state. Returns smtp.Delivered or raises SendError.
+
+    Ctrl-C before the message data went out writes `failed`, or nothing at all with
+    keep_queued_on_interrupt (the outbox: the message stays queued for the next run).
+    """
 
     base = {"id": message_id, **record}
-    state = {"sending": False}
+    state = {"sending": False, "keep_queued": keep_queued_on_interrupt}
 
     def write(status: str, **extra) -> None:
         rec = log.append({**base, "status": status, **extra})
@@ -231,7 +236,7 @@ def _deliver_locked(settings, write, before_data, on_retry, password, record, da
     except KeyboardInterrupt:
         if state["sending"]:
             write("unknown", server=settings.server, error="interrupted while sending: check your Sent folder")
-        else:
+        elif not state["keep_queued"]:
             write("failed", server=settings.server, error="interrupted before the message was sent")
         raise
     except Exception as exc:  # e.g. the keyring failed: nothing was sent

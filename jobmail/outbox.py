@@ -305,7 +305,16 @@ class Outbox:
             on_event(status, record)
 
         try:
-            deliver(self.settings, self.log, message_id, fields, data, password=self.password, on_event=remember)
+            deliver(
+                self.settings,
+                self.log,
+                message_id,
+                fields,
+                data,
+                password=self.password,
+                on_event=remember,
+                keep_queued_on_interrupt=True,
+            )
         except OutcomeUnknown as exc:
             return Outcome(message_id, "unknown", last.get("record"), str(exc))
         except SendError as exc:

@@ -508,3 +508,36 @@ def test_a_send_now_of_a_message_already_in_the_outbox_is_refused(make_account, 
     assert account.server.messages == []
     forced = account.run(*WITHDRAW_ARGS, "--force")
     assert forced.returncode == 0 and len(account.server.messages) == 1
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="SIGINT to a child process is POSIX")
+def test_ctrl_c_while_connecting_leaves_the_message_queued(make_account, password):
+    """A Ctrl-C before the message data went out must not drop it from the outbox."""
+    import socket
+
+    account = make_account("starttls")
+    account.store_password(password)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)  # accepts connections, never greets
+    try:
+        port = silent.getsockname()[1]
+        env_text = account.env_file.read_text(encoding="utf-8").replace(
+            f"SMTP_PORT={account.server.port}", f"SMTP_PORT={port}"
+        )
+        account.env_file.write_text(env_text, encoding="utf-8")
+        argv = [sys.executable, str(SEND_PY), *WITHDRAW_ARGS, "--at", "+1s", "--env-file", str(account.env_file)]
+        proc = subprocess.Popen(
+            argv, env=account.env, cwd=account.home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(r["status"] == "scheduled" for r in account.records()):
+            time.sleep(0.05)
+        time.sleep(2.0)  # due after 1 s; now stuck waiting for the greeting (SMTP_TIMEOUT=5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        silent.close()
+    assert proc.returncode == 130, err
+    assert "stays scheduled" in err and "Traceback" not in err
+    assert [r["status"] for r in account.records()] == ["scheduled"]

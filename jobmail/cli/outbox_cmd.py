@@ -119,7 +119,7 @@ def wait_and_report(outbox, message_id: str) -> int:
     except KeyboardInterrupt:
         status.end()
         current = outbox.log.current(message_id)
-        if current is not None and current.get("status") == "scheduled":
+        if current is not None and current.get("status") in ("scheduled", "retrying"):
             err(f"Stopped waiting: {short} stays scheduled; {RUN_HINT} sends it, `outbox cancel {short}` cancels it.")
             return EXIT_INTERRUPTED
         raise
@@ -282,7 +282,7 @@ def run_until_stopped(outbox, recovered: list[dict]) -> int:
         )
     except KeyboardInterrupt:
         status.end()
-        left = len(outbox.entries(("scheduled",)))
+        left = len(outbox.entries(("scheduled", "retrying")))
         if left:
             err(f"Stopped: {left} message(s) stay scheduled; run `python send.py outbox run` again to send them.")
         else:
