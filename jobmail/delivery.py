@@ -180,37 +180,49 @@ def sender_lock(log: SentLog, message_id: str):
 
 
 def recover_interrupted(log: SentLog, records) -> list[dict]:
-    """Mark `unknown` every message left `sending` by a process that died (its sender lock is free).
+    """Settle the messages whose sending process died (their sender lock is free):
 
-    Such a message may have reached the server: it is never retried on its own.
+    - left `sending`: it may have reached the server: `unknown`, never retried on its own;
+    - left `retrying` by an immediate send (no `due`): nothing was accepted: `failed`.
+      (A queued message left `retrying` stays for the outbox, which sends it again.)
+
     Returns the records written.
     """
     from filelock import Timeout
 
     written = []
     for record in records:
-        if record.get("status") != "sending":
+        if not _needs_settling(record):
             continue
         try:
             with sender_lock(log, record["id"]).acquire(timeout=0):
                 with log.locked():
                     current = log.current(record["id"])
-                    if current is None or current.get("status") != "sending":
+                    if current is None or current.get("status") != record.get("status"):
                         continue
-                    fields = {k: v for k, v in current.items() if k not in ("time", "status", "attempt")}
-                    written.append(
-                        log.append(
-                            {
-                                **fields,
-                                "status": "unknown",
-                                "error": "the sending process stopped after the message data may have gone out: "
-                                "check your Sent folder before sending it again",
-                            }
-                        )
-                    )
+                    fields = {k: v for k, v in current.items() if k not in ("time", "status", "attempt", "retry_in")}
+                    written.append(log.append({**fields, **_settled(current["status"])}))
         except Timeout:
             continue  # another process is delivering it right now
     return written
+
+
+def _needs_settling(record: dict) -> bool:
+    status = record.get("status")
+    return status == "sending" or (status == "retrying" and not record.get("due"))
+
+
+def _settled(status: str) -> dict:
+    if status == "sending":
+        return {
+            "status": "unknown",
+            "error": "the sending process stopped after the message data may have gone out: "
+            "check your Sent folder before sending it again",
+        }
+    return {
+        "status": "failed",
+        "error": "the sending process stopped between two attempts: nothing was accepted; send it again",
+    }
 
 
 def _deliver_locked(settings, write, before_data, on_retry, password, record, data, state, kwargs):
@@ -242,13 +254,19 @@ def _deliver_locked(settings, write, before_data, on_retry, password, record, da
     except Exception as exc:  # e.g. the keyring failed: nothing was sent
         write("failed", server=settings.server, error=str(exc) or type(exc).__name__)
         raise
-    write(
-        "sent",
-        server=done.server,
-        tls=done.tls,
-        reply={"code": done.code, "text": done.text},
-        attempts=done.attempts,
-    )
+    try:
+        write(
+            "sent",
+            server=done.server,
+            tls=done.tls,
+            reply={"code": done.code, "text": done.text},
+            attempts=done.attempts,
+        )
+    except Exception as exc:  # delivered, but the log could not say so: never report "nothing sent"
+        raise OutcomeUnknown(
+            f"the server accepted the message ({done.code} {done.text}) but the sent log could not record it "
+            f"({exc}): it was delivered; do not send it again"
+        ) from None
     return done
 
 

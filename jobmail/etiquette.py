@@ -15,8 +15,9 @@ email, not to understand it:
   thanking the reader.
 - Words are counted from the first body line down to the sign-off line; the
   signature below it (name, phone, links) is not counted.
-- The sender's name must appear, case-insensitively and in full, on the sign-off
-  line itself or on the first non-empty line after it.
+- The sender's name must appear, case-insensitively, on the sign-off line itself
+  or on the first non-empty line after it: in full, or the first name alone as the
+  whole signature ("Best regards,\nAlex").
 - Position and company names flow into the text, so the word rules (pay talk,
   criticism, reasons) skip a capitalized word that does not start a sentence:
   "the Benefits Analyst position at Acme Relocation" is taken as names. The
@@ -338,6 +339,12 @@ def _contains_name(text: str, name: str) -> bool:
     return bool(wanted) and wanted in " ".join(text.split()).casefold()
 
 
+def _signs_with(text: str, name: str) -> bool:
+    """The sender's full name anywhere in `text`, or `text` is the first name alone ("Alex", "Alex.")."""
+    words = name.split()
+    return _contains_name(text, name) or bool(words) and text.strip(" \t.,;:!-").casefold() == words[0].casefold()
+
+
 def _count_words(lines: tuple[str, ...]) -> int:
     return sum(1 for line in lines for token in line.split() if _HAS_WORD_CHAR.search(token))
 
@@ -421,7 +428,7 @@ def _find_signoff(lines: tuple[str, ...], sender_name: str, after: int | None) -
         if not match:
             continue
         rest = match.group("rest")
-        name_inline = _contains_name(rest, sender_name)
+        name_inline = _signs_with(rest, sender_name)
         if name_inline or not _HAS_LETTER.search(rest):
             return index, " ".join(match.group("phrase").split()), name_inline
     return None, "", False
@@ -600,9 +607,4 @@ def _name_follows(layout: _Layout, signoff: int, sender_name: str) -> bool:
     if layout.name_on_signoff_line:
         return True
     after = _first_nonempty(layout.lines, signoff + 1)
-    if after is None:
-        return False
-    line = layout.lines[after]
-    words = line.split()
-    # the full name, or the first name alone ("Best regards,\nAlex" is a signature people use)
-    return _contains_name(line, sender_name) or bool(words) and words[0].casefold() == sender_name.split()[0].casefold()
+    return after is not None and _signs_with(layout.lines[after], sender_name)

@@ -54,3 +54,18 @@ def test_runs_as_a_module_file_from_another_folder(tmp_path):
         [sys.executable, str(SEND_PY), "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=60
     )
     assert result.returncode == 0 and "usage: send.py" in result.stdout
+
+
+def test_a_log_dir_that_is_a_file_is_one_clear_line(make_account):
+    account = make_account("starttls")
+    not_a_folder = account.home / "afile"
+    not_a_folder.write_text("x", encoding="utf-8")
+    account.write_env(
+        SMTP_HOST="127.0.0.1", FROM_ADDRESS="alex@example.com", FROM_NAME="Alex Example", LOG_DIR=str(not_a_folder)
+    )
+    for args in (("log",), ("outbox",)):
+        result = account.run(*args)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+        assert len(lines) == 1 and "LOG_DIR" in lines[0], result.stderr

@@ -184,6 +184,8 @@ BAD_DRAFTS = [
     ("name-then-phone-is-fine", SUBJECT, GOOD + "+1 555 0100\n", set()),
     ("first-name-only-is-fine", SUBJECT, GOOD.replace(SENDER, SENDER.split()[0]), set()),
     ("other-first-name", SUBJECT, GOOD.replace(SENDER, "Jordan"), {("error", "signoff-name")}),
+    ("first-name-of-someone-else", SUBJECT, GOOD.replace(SENDER, "Alex Someone-Else"), {("error", "signoff-name")}),
+    ("first-name-on-signoff-line", SUBJECT, draft(GREETING, INTENT, THANKS, OFFER, "Best regards, Alex"), set()),
     ("name-on-signoff-line", SUBJECT, draft(GREETING, INTENT, THANKS, OFFER, f"Best regards, {SENDER.upper()}"), set()),
     ("sincerely", SUBJECT, GOOD.replace("Best regards,", "Sincerely,"), set()),
     ("cheers", SUBJECT, GOOD.replace("Best regards,", "Cheers,"), {("warning", "signoff-unprofessional")}),

@@ -769,3 +769,27 @@ def test_exit_codes_are_one_table():
     readme = (PROJECT / "README.md").read_text(encoding="utf-8")
     for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 130 |"):
         assert code in readme
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="SIGKILL is POSIX")
+def test_a_send_killed_between_retries_is_settled_as_failed_by_the_next_log(fault_account, tls_context, password):
+    """Nothing was accepted when a send dies in its retry wait: `log` says failed, not `retrying` forever."""
+    server = tls_server(tls_context, password, always={"data": "451 4.3.0 try later"})
+    account = sent_account(fault_account, password, server, SEND_RETRY_DELAY="30")
+    proc = subprocess.Popen(
+        [sys.executable, str(SEND_PY), *WITHDRAW_ARGS, "--env-file", str(account.env_file)],
+        env=account.env,
+        cwd=account.home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(r["status"] == "retrying" for r in account.records()):
+        time.sleep(0.05)
+    proc.kill()
+    proc.communicate(timeout=10)
+    shown = account.run("log")
+    assert shown.returncode == 0, shown.stderr
+    assert [r["status"] for r in account.records()][-2:] == ["retrying", "failed"]
+    assert "failed" in shown.stdout
+    assert server.messages == []

@@ -11,7 +11,7 @@ import sys
 from importlib import import_module
 
 from .. import __version__
-from ..errors import EXIT_INTERRUPTED, JobmailError
+from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, JobmailError
 
 # Subcommand name -> its module, in the order --help lists them. Only the module of the command being
 # run is imported; --help (or no valid command) lists them from SUMMARIES without importing any.
@@ -84,3 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: the sent log is consistent; see `python send.py log`", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # a folder that is not there, not a folder, or not ours (LOG_DIR, TEMPLATES_DIR)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(
+            f"error: {exc.strerror or exc}{where}: check LOG_DIR and TEMPLATES_DIR in your .env, "
+            "and that those folders are yours",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT

@@ -124,8 +124,9 @@ def build_query(args, log, now):
 
 
 def recover(log, records: list[dict]) -> list[dict]:
-    """A message left `sending` by a process that is gone is shown (and recorded) as `unknown`."""
-    if not any(record.get("status") == "sending" for record in records):
+    """A message left `sending` (or, by an immediate send, `retrying`) by a process that is gone is shown,
+    and recorded, as `unknown` (or `failed`)."""
+    if not any(record.get("status") in ("sending", "retrying") for record in records):
         return records
     from ..delivery import recover_interrupted
 

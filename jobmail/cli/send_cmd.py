@@ -194,7 +194,7 @@ def send_prepared(settings, prepared, force: bool) -> int:
 def _sending_only():
     from ..sentlog import Query
 
-    return Query(statuses=frozenset({"sending"}))
+    return Query(statuses=frozenset({"sending", "retrying"}))
 
 
 def report_event(status: str, record: dict) -> None:
