@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from . import credentials, providers
 from .config import DEFAULT_PORTS, Settings, is_loopback
 from .errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_SEND_FAILED, CredentialError, SendError
-from .smtp import authenticate, classify, local_hostname, redact, ssl_context
+from .smtp import authenticate, classify, local_hostname, redact, reply_text, ssl_context
 
 # keyring's stand-ins for "no backend": they store nothing.
 NO_BACKENDS = ("keyring.backends.fail.Keyring", "keyring.backends.null.Keyring")
@@ -357,14 +357,14 @@ def explain(
             "465 with ssl), not 25",
         )
     if isinstance(exc, smtplib.SMTPConnectError):
-        reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+        reply = f"{exc.smtp_code} {reply_text(exc.smtp_error)}"
         return Failure(
             f"{server} turned the connection away: {reply}",
             "read the server's reply: this network (or its address) may be refused, or SMTP_PORT is wrong",
             reply,
         )
     if isinstance(exc, smtplib.SMTPResponseException):
-        reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+        reply = f"{exc.smtp_code} {reply_text(exc.smtp_error)}"
         hint = "a temporary refusal: try again in a few minutes" if 400 <= exc.smtp_code < 500 else ""
         if exc.smtp_code == 530 and stage == "login":
             hint = "the server wants encryption first: set SMTP_SECURITY=starttls (port 587) or ssl (port 465)"
@@ -401,7 +401,7 @@ def explain(
 
 
 def _login_refused(exc: smtplib.SMTPAuthenticationError, settings: Settings, password_command: str) -> Failure:
-    reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    reply = f"{exc.smtp_code} {reply_text(exc.smtp_error)}"
     problem = f"{settings.server} refused the login for {settings.smtp_username}: {reply}"
     if 400 <= exc.smtp_code < 500:
         return Failure(problem, "a temporary failure at the server: try again in a few minutes", reply)
@@ -482,9 +482,3 @@ def _unreachable(exc: BaseException, settings: Settings) -> Failure:
         f"cannot connect to {server}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}",
         "check this computer's network connection, SMTP_HOST and SMTP_PORT",
     )
-
-
-def _text(reply) -> str:
-    if isinstance(reply, bytes):
-        reply = reply.decode("utf-8", "replace")
-    return " ".join(str(reply).split())

@@ -152,7 +152,7 @@ def _starttls(conn: smtplib.SMTP, settings: Settings) -> None:
         )
     code, reply = conn.starttls(context=ssl_context(settings))
     if code != 220:
-        text = _text(reply)
+        text = reply_text(reply)
         raise SendError(
             f"{settings.server} refused STARTTLS: {code} {text}, so nothing was sent: "
             + ("try again later" if 400 <= code < 500 else "check SMTP_HOST and SMTP_PORT"),
@@ -323,7 +323,7 @@ def _attempt(settings, password, sender, recipients, data, attempt, before_data)
             raise _unknown(settings, _detail(exc)) from None
         raise classify(exc, settings, stage=stage) from None
     session.close()
-    return Delivered(code, _text(reply), settings.server, session.tls, attempt)
+    return Delivered(code, reply_text(reply), settings.server, session.tls, attempt)
 
 
 def _body_options(conn: smtplib.SMTP, settings: Settings, data: bytes) -> list[str]:
@@ -350,7 +350,7 @@ def _expect(answer, codes, settings: Settings, what: str, after_data: bool = Fal
     code, reply = answer
     if code in codes:
         return
-    text = _text(reply)
+    text = reply_text(reply)
     if code == -1:
         raise SendError(f"{settings.server} closed the connection: {text}", transient=not after_data)
     raise SendError(
@@ -385,7 +385,7 @@ def _unknown(settings: Settings, detail: str) -> OutcomeUnknown:
     )
 
 
-def _text(reply) -> str:
+def reply_text(reply) -> str:
     """A server reply as one printable line of bounded length (replies are the server's words, not ours)."""
     if isinstance(reply, bytes):
         reply = reply.decode("utf-8", "replace")
@@ -395,7 +395,7 @@ def _text(reply) -> str:
 
 
 def _describe(exc: BaseException) -> str:
-    return _text(str(exc)) or type(exc).__name__
+    return reply_text(str(exc)) or type(exc).__name__
 
 
 def _detail(exc: BaseException) -> str:
@@ -443,7 +443,7 @@ def classify(exc: BaseException, settings: Settings, stage: str) -> SendError:
     server = settings.server
     when = STAGES.get(stage, f"during {stage}")
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        text = _text(exc.smtp_error)
+        text = reply_text(exc.smtp_error)
         return SendError(
             f"{server} refused the login for {settings.smtp_username}: {exc.smtp_code} {text}: "
             "check the username, and use an app password if your provider asks for one; "
@@ -453,7 +453,7 @@ def classify(exc: BaseException, settings: Settings, stage: str) -> SendError:
             transient=400 <= exc.smtp_code < 500,
         )
     if isinstance(exc, smtplib.SMTPResponseException):
-        text = _text(exc.smtp_error)
+        text = reply_text(exc.smtp_error)
         return SendError(
             f"{server} answered {exc.smtp_code} {text} {when}" + _reply_hint(exc.smtp_code, ""),
             code=exc.smtp_code,
@@ -495,7 +495,7 @@ def classify(exc: BaseException, settings: Settings, stage: str) -> SendError:
 def _certificate_error(exc: ssl.SSLCertVerificationError, settings: Settings) -> SendError:
     server = settings.server
     code = getattr(exc, "verify_code", None)
-    reason = _text(getattr(exc, "verify_message", None) or str(exc))
+    reason = reply_text(getattr(exc, "verify_message", None) or str(exc))
     if code in _CERT_NAME_MISMATCH:
         return SendError(
             f"the certificate of {server} is for another host name ({reason}), so nothing was sent: "

@@ -732,7 +732,7 @@ def test_classify_says_what_happened_in_one_line(exc, expected, transient):
 def test_a_very_long_or_multiline_reply_stays_one_short_line():
     from jobmail import smtp
 
-    text = smtp._text(b"5.7.1 first line\n550-5.7.1 " + b"x" * 2000)
+    text = smtp.reply_text(b"5.7.1 first line\n550-5.7.1 " + b"x" * 2000)
     assert "\n" not in text and len(text) <= smtp.MAX_REPLY_CHARS
 
 

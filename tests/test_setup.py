@@ -413,3 +413,15 @@ def test_env_values_survive_a_round_trip(tmp_path):
     assert (settings.smtp_host, settings.smtp_port, settings.smtp_security) == ("smtp.example.com", 465, "ssl")
     assert settings.smtp_ca_file is None  # left commented out, as in config.example.env
     assert quote("C:\\certs\\bridge.pem") == '"C:\\\\certs\\\\bridge.pem"'
+
+
+def test_a_misplaced_scripted_answer_is_never_shown(make_account, tmp_path):
+    """A password piped where the server name was expected is neither echoed nor quoted in the error."""
+    account = make_account("starttls")
+    new_env = tmp_path / "misplaced.env"
+    secret = "my secret app pass"
+    result = account.run("setup", "--env-file", str(new_env), input=f"{USERNAME}\nAlex Example\n{secret}\n")
+    assert result.returncode == 2
+    assert secret not in result.stdout + result.stderr
+    assert "SMTP server: the answer read from standard input was refused" in result.stderr
+    assert not new_env.exists()

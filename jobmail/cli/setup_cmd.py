@@ -104,8 +104,11 @@ class Answers:
             try:
                 return parse(text)
             except JobmailError as exc:
-                if not self.tty:
-                    raise
+                if not self.tty:  # never quote a scripted answer back: it may be a misplaced password
+                    raise InputError(
+                        f"{question}: the answer read from standard input was refused; "
+                        f"give {flag} instead, or run setup at a terminal"
+                    ) from None
                 out(f"  {exc}")
 
     def confirm(self, question: str) -> bool:
@@ -126,7 +129,7 @@ class Answers:
                 return default
             raise InputError(f"no answer for {question.lower()}: answer it, or give {flag}") from None
         if not self.tty:
-            out(text.strip())  # echo the scripted answer, so the transcript reads like a session
+            out()  # end the prompt's line; the scripted answer is not echoed (it may be a misplaced password)
         return text.strip() or default
 
 
