@@ -7,6 +7,7 @@ accounts (two .env files) never share or overwrite a password.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from .errors import CredentialError
@@ -52,7 +53,22 @@ def _keyring(backend: str = ""):
                 f"KEYRING_BACKEND={backend} cannot be loaded ({type(exc).__name__}): "
                 "fix the name or remove the line to use the system keyring"
             ) from None
+    elif not os.environ.get("PYTHON_KEYRING_BACKEND"):
+        _refuse_plaintext_by_accident(keyring)
     return keyring
+
+
+def _refuse_plaintext_by_accident(keyring) -> None:
+    """keyring auto-selects keyrings.alt's file backend when it is installed and nothing better is found
+    (as after installing the test tools): a password in a file, chosen silently. Use it only when named."""
+    chosen = keyring.get_keyring()
+    name = f"{type(chosen).__module__}.{type(chosen).__name__}"
+    if name.startswith("keyrings.alt."):
+        raise CredentialError(
+            f"the only keyring found is {name}, a file that merely obscures the password: to use it on purpose, "
+            f"set KEYRING_BACKEND={name} in .env (or `python send.py setup --keyring-backend {name}`); "
+            "otherwise run a Secret Service (GNOME Keyring, KWallet)"
+        )
 
 
 def _guard(action):
@@ -73,6 +89,15 @@ def backend_name(backend: str = "") -> str:
     kr = _keyring(backend)
     chosen = kr.get_keyring()
     return f"{type(chosen).__module__}.{type(chosen).__name__}"
+
+
+def storage_note(backend: str = "") -> str:
+    """Where the password sits when that is a plain file (keyrings.alt), to say so; "" for a real keyring."""
+    chosen = _keyring(backend).get_keyring()
+    path = getattr(chosen, "file_path", None)
+    if not type(chosen).__module__.startswith("keyrings.alt") or not path:
+        return ""
+    return f"note: the password is in the file {path}, obscured but not encrypted: keep that folder private"
 
 
 def get_password(host: str, username: str, backend: str = "") -> str:

@@ -120,6 +120,7 @@ def keyring_home(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("LOCALAPPDATA", str(home / "data"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", KEYRING_BACKEND)  # chosen on purpose, as a user would name it
     previous = keyring.get_keyring()
     keyring.set_keyring(PlaintextKeyring())
     yield home

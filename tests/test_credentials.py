@@ -90,3 +90,17 @@ def test_send_without_stored_password_says_how_to_store_it(make_account):
     assert "no password stored" in result.stderr and "password set" in result.stderr
     assert account.server.messages == []
     assert account.records()[-1]["status"] == "failed"
+
+
+def test_the_plaintext_file_backend_is_never_chosen_silently(make_account, password):
+    """With keyrings.alt installed and nothing better, keyring would pick its file backend on its own."""
+    account = make_account("starttls", KEYRING_BACKEND="")
+    del account.env["PYTHON_KEYRING_BACKEND"]
+    refused = account.run("password", "set", "--stdin", "--env-file", str(account.env_file), input=password + "\n")
+    assert refused.returncode == 2
+    assert "merely obscures the password" in refused.stderr and "KEYRING_BACKEND=keyrings.alt" in refused.stderr
+    assert not list((account.home / "data").rglob("*.cfg"))  # nothing was written
+    account.env["PYTHON_KEYRING_BACKEND"] = "keyrings.alt.file.PlaintextKeyring"  # named on purpose: used
+    stored = account.run("password", "set", "--stdin", "--env-file", str(account.env_file), input=password + "\n")
+    assert stored.returncode == 0, stored.stderr
+    assert "obscured but not encrypted" in stored.stdout

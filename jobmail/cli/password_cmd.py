@@ -45,14 +45,18 @@ def read_password(from_stdin: bool, prompt: str) -> str:
 
 
 def run_set(args) -> int:
-    from ..credentials import set_password
+    from ..credentials import backend_name, set_password, storage_note
 
     settings = settings_from(args, require_account=False)
     if not settings.smtp_host or not settings.smtp_username:
         raise CredentialError("SMTP_HOST and SMTP_USERNAME (or FROM_ADDRESS) must be set in .env first")
     password = read_password(args.stdin, f"Password for {settings.smtp_username} at {settings.smtp_host}: ")
     set_password(settings.smtp_host, settings.smtp_username, password, settings.keyring_backend)
-    out(f"Stored the password for {settings.smtp_username} at {settings.smtp_host} in the keyring.")
+    where = backend_name(settings.keyring_backend)
+    out(f"Stored the password for {settings.smtp_username} at {settings.smtp_host} in the keyring ({where}).")
+    note = storage_note(settings.keyring_backend)
+    if note:
+        out(note)
     return EXIT_OK
 
 

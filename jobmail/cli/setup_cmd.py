@@ -134,7 +134,7 @@ class Answers:
 
 
 def run(args) -> int:
-    from ..credentials import backend_name, set_password
+    from ..credentials import backend_name, set_password, storage_note
     from ..probe import backend_step
     from .check_cmd import print_failure
 
@@ -167,6 +167,9 @@ def run(args) -> int:
     set_password(settings.smtp_host, settings.smtp_username, password, args.keyring_backend)
     del password
     out(f"Stored the password for {settings.smtp_username} at {settings.smtp_host} in {backend}.")
+    note = storage_note(args.keyring_backend)
+    if note:
+        out(note)
     write_env(env_path, {**values, "KEYRING_BACKEND": backend}, replace=env_path.exists())
     out(f"Wrote {env_path} (no password in it).")
     return _check(env_path, args)
