@@ -69,3 +69,34 @@ def test_a_log_dir_that_is_a_file_is_one_clear_line(make_account):
         assert "Traceback" not in result.stderr
         lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
         assert len(lines) == 1 and "LOG_DIR" in lines[0], result.stderr
+
+
+def test_a_missing_package_says_which_python_to_use(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("LOG_DIR", str(tmp_path / "log"))
+    for name in ("aiosmtpd", "aiosmtpd.controller", "aiosmtpd.smtp"):  # as if this Python lacked the package
+        monkeypatch.setitem(sys.modules, name, None)
+    from jobmail.cli import main
+
+    assert main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert "the package 'aiosmtpd' is not installed for this Python" in err and ".venv/bin/python send.py" in err
+    assert "Traceback" not in err
+
+
+def test_an_old_python_is_told_what_it_needs():
+    import shutil
+
+    def runs(path):
+        return path and subprocess.run([path, "-c", "pass"], capture_output=True, timeout=30).returncode == 0
+
+    import glob
+    import os
+
+    candidates = [shutil.which("python3.10"), shutil.which("python3.9")]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[0]*/bin/python")))
+    old = next((p for p in candidates if runs(p)), None)
+    if old is None:
+        pytest.skip("no Python older than 3.11 on this machine")
+    result = subprocess.run([old, str(SEND_PY), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "jobmail needs Python 3.11 or newer" in result.stderr and "Traceback" not in result.stderr

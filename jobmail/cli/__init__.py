@@ -82,8 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: the sent log is consistent; see `python send.py log`", file=sys.stderr)
+        print("\ninterrupted (the state of any message is in `python send.py log`)", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ModuleNotFoundError as exc:  # run with a Python that lacks the project's packages
+        package = (exc.name or "?").split(".")[0]
+        print(
+            f"error: the package {package!r} is not installed for this Python ({sys.executable}): "
+            "run `.venv/bin/python send.py ...` (Windows: `.venv\\Scripts\\python send.py ...`), "
+            "or activate the virtual environment first",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     except OSError as exc:  # a folder that is not there, not a folder, or not ours (LOG_DIR, TEMPLATES_DIR)
         where = f" ({exc.filename})" if exc.filename else ""
         print(
