@@ -541,3 +541,26 @@ def test_ctrl_c_while_connecting_leaves_the_message_queued(make_account, passwor
     assert proc.returncode == 130, err
     assert "stays scheduled" in err and "Traceback" not in err
     assert [r["status"] for r in account.records()] == ["scheduled"]
+
+
+def test_a_dry_run_checks_and_shows_the_time(make_account):
+    account = make_account("starttls")
+    bad = account.run(*WITHDRAW_ARGS, "--at", "next week", "--dry-run")
+    assert bad.returncode == 2 and "cannot understand the time" in bad.stderr
+    good = account.run(*WITHDRAW_ARGS, "--at", "tomorrow 09:00", "--tz", "Europe/Paris", "--dry-run")
+    assert good.returncode == 0, good.stderr
+    assert "Send at:" in good.stdout and "09:00" in good.stdout and "dry run" in good.stdout
+    assert account.records() == []
+
+
+def test_a_scheduled_message_is_dated_when_it_is_due(make_account, password):
+    from email.utils import parsedate_to_datetime
+
+    account = make_account("starttls")
+    account.store_password(password)
+    queued = account.run(*WITHDRAW_ARGS, "--at", "2099-01-05T09:00:00+00:00", "--no-wait")
+    assert queued.returncode == 0, queued.stderr
+    record = account.records()[-1]
+    stored = (account.log_dir / "messages" / f"{record['id']}.eml").read_bytes()
+    date = email.message_from_bytes(stored, policy=email.policy.default)["Date"]
+    assert parsedate_to_datetime(str(date)) == datetime(2099, 1, 5, 9, 0, tzinfo=UTC)

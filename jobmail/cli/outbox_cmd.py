@@ -83,17 +83,30 @@ def action_options() -> argparse.ArgumentParser:
 # -- send --at ---------------------------------------------------------------------------------
 
 
-def schedule_prepared(args, settings, prepared, now) -> int:
-    """Called by `send` with --at: store the message as scheduled, then wait and send it (or not: --no-wait)."""
-    from ..outbox import Outbox
-    from ..when import BusinessHours, describe, parse_when, resolve_zone
+def resolve_due(args, settings, now):
+    """(due time in UTC, zone) for `send --at WHEN [--tz ZONE]`; raises InputError (exit 2) when WHEN is bad."""
+    from ..when import BusinessHours, parse_when, resolve_zone
 
     zone = resolve_zone(args.tz)
-    due = parse_when(args.at, now, zone, BusinessHours.parse(settings.business_hours))
+    return parse_when(args.at, now, zone, BusinessHours.parse(settings.business_hours)), zone
+
+
+def describe_due(due, zone) -> str:
+    from ..when import describe
+
+    return describe(due, zone)
+
+
+def schedule_prepared(args, settings, prepared, now, due=None, zone=None) -> int:
+    """Called by `send` with --at: store the message as scheduled, then wait and send it (or not: --no-wait)."""
+    from ..outbox import Outbox
+
+    if due is None:
+        due, zone = resolve_due(args, settings, now)
     outbox = Outbox(settings)
     outbox.schedule(prepared, due, zone_key(zone), force=args.force)
     short = prepared.id[:8]
-    out(f"Send at:   {describe(due, zone)}")
+    out(f"Send at:   {describe_due(due, zone)}")
     out(f"Queued as {short} in {outbox.log.path}; cancel it with `python send.py outbox cancel {short}`")
     if args.no_wait:
         out(f"Not waiting (--no-wait): it goes out at or after that time through {RUN_HINT}.")

@@ -152,24 +152,49 @@ def stop_on_guide_errors(prepared, force: bool) -> None:
 def run(args) -> int:
     from datetime import UTC, datetime
 
-    if (getattr(args, "tz", None) or getattr(args, "no_wait", False)) and not getattr(args, "at", None):
+    at = getattr(args, "at", None)
+    if (getattr(args, "tz", None) or getattr(args, "no_wait", False)) and not at:
         raise InputError("--tz and --no-wait only go with --at WHEN: add --at, or drop them to send now")
     settings = settings_from(args)
     now = datetime.now(UTC)
-    prepared = prepare_from_args(args, settings, now)
+    due = zone = None
+    if at:  # checked before anything else, dry run included; the message is dated when it is due
+        from .outbox_cmd import resolve_due
+
+        due, zone = resolve_due(args, settings, now)
+    prepared = prepare_from_args(args, settings, due or now)
     print_summary(prepared)
+    if due is not None and args.dry_run:  # otherwise scheduling says it, with the id
+        from .outbox_cmd import describe_due
+
+        out(f"Send at:   {describe_due(due, zone)}")
     stop_on_guide_errors(prepared, args.force)
     if args.dry_run:
         out("")
-        out(prepared.data.decode("ascii", "replace").replace("\r\n", "\n").rstrip("\n"))
+        out("--- the message: headers exactly as they will be sent, then the body as the recipient reads it ---")
+        for line in preview_lines(prepared.data):
+            out(line)
         out("")
         out(">>> This was a dry run: nothing was sent. Run the same command without --dry-run to send it.")
         return EXIT_OK
-    if getattr(args, "at", None):
+    if due is not None:
         from .outbox_cmd import schedule_prepared
 
-        return schedule_prepared(args, settings, prepared, now)
+        return schedule_prepared(args, settings, prepared, now, due, zone)
     return send_prepared(settings, prepared, force=args.force)
+
+
+def preview_lines(data: bytes) -> list[str]:
+    """The header block as sent, then the plain-text body decoded (quoted-printable is hard to read)."""
+    import email
+    import email.policy
+
+    head = data.partition(b"\r\n\r\n")[0].decode("ascii", "replace").split("\r\n")
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    body = msg.get_body(preferencelist=("plain",))
+    text = body.get_content().replace("\r\n", "\n").rstrip("\n").split("\n") if body is not None else []
+    extra = ["", "(and the same text as HTML, the alternative part)"] if msg.is_multipart() else []
+    return [*head, "", *text, *extra]
 
 
 def send_prepared(settings, prepared, force: bool) -> int:
