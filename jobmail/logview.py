@@ -138,6 +138,19 @@ def decoded_lines(data: bytes) -> list[str]:
 # -- the table -----------------------------------------------------------------------------------
 
 
+def _in_zone(stamp: str, zone: str | None) -> str:
+    """ ", 09:00 in America/New_York": the due time as the recipient's clock shows it ("" without a zone)."""
+    if not zone:
+        return ""
+    try:
+        from zoneinfo import ZoneInfo
+
+        moment = datetime.fromisoformat(stamp).astimezone(ZoneInfo(zone))
+    except (ValueError, TypeError, KeyError, OSError):
+        return f" ({zone})"
+    return f", {moment:%Y-%m-%d %H:%M} in {zone}"
+
+
 def local_time(stamp: str, seconds: bool = False) -> str:
     try:
         moment = datetime.fromisoformat(stamp)
@@ -270,8 +283,7 @@ def state_line(record: dict) -> str:
             continue
         if key == "due":
             if record.get("status") in PENDING or record.get("status") == "cancelled":
-                zone = f" ({record['zone']})" if record.get("zone") else ""
-                details.append(f"due {local_time(str(value))}{zone}")
+                details.append(f"due {local_time(str(value))} local{_in_zone(str(value), record.get('zone'))}")
         elif key == "reply" and isinstance(value, dict):
             text = " ".join(str(value.get("text", "")).split())
             details.append(f"server replied {value.get('code')} {text}".rstrip())

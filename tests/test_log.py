@@ -488,3 +488,14 @@ def test_a_new_user_sees_at_a_glance_what_went_out_and_can_reproduce_it(make_acc
         cwd=account.home,
     )
     assert raw.stdout in [m.data for m in account.server.messages]  # byte for byte what the server got
+
+
+def test_log_show_gives_the_due_time_in_the_recipients_zone(make_account, password):
+    account = make_account("starttls")
+    account.store_password(password)
+    queued = account.run(*WITHDRAW_ARGS, "--at", "2099-01-05 09:00", "--tz", "America/New_York", "--no-wait")
+    assert queued.returncode == 0, queued.stderr
+    short = account.records()[-1]["id"][:8]
+    shown = account.run("log", "show", short)
+    assert shown.returncode == 0, shown.stderr
+    assert "2099-01-05 09:00 in America/New_York" in shown.stdout
