@@ -17,7 +17,8 @@ from .errors import InputError, TemplateError
 
 TEXT_SUFFIX = ".txt.j2"
 HTML_SUFFIX = ".html.j2"
-REASONS = ("another-offer", "personal", "role-fit", "career-change")
+# Variables the send and lint commands take as flags of their own (--position "Data Analyst").
+FLAG_VARIABLES = ("interviewer", "position", "company", "reason")
 HEADER_KEYS = {"subject": "Subject", "cc": "Cc", "reply-to": "Reply-To", "language": "Language"}
 _UNDEFINED = re.compile(r"'([^']+)' is undefined")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -118,7 +119,8 @@ def _render_file(templates_dir: Path, filename: str, name: str, variables: dict[
         found = _UNDEFINED.search(str(exc.message))
         if found:
             var = found.group(1)
-            raise TemplateError(f"template '{name}' needs the variable '{var}': pass --var {var}=VALUE") from None
+            how = f'--{var} "..."' if var in FLAG_VARIABLES else f'--var {var}="..."'
+            raise TemplateError(f"template '{name}' needs the variable '{var}': add {how} to the command") from None
         raise TemplateError(f"{path}: {exc.message}") from None
     except UnicodeDecodeError:
         raise TemplateError(f"{path} is not UTF-8 text: save it as UTF-8") from None

@@ -115,12 +115,12 @@ class Settings:
 
     def require_account(self) -> None:
         """Raise unless the settings name an account that mail can be sent from."""
-        where = self.env_file or "the environment"
+        where = self.env_file or f"the environment, and there is no {DEFAULT_ENV_FILE} in {Path.cwd()}"
         for key, value in (("SMTP_HOST", self.smtp_host), ("FROM_ADDRESS", self.from_address)):
             if not value:
                 raise ConfigError(
-                    f"{key} is not set in {where}: run `python send.py setup`, "
-                    "or copy config.example.env to .env and fill it in"
+                    f"{key} is not set in {where}: run `python send.py setup` (or copy config.example.env to "
+                    ".env and fill it in), and run the commands from the folder that holds .env, or add --env-file"
                 )
         if not self.from_name:
             raise ConfigError(f"FROM_NAME is not set in {where}: set it to the name you sign your emails with")
@@ -146,12 +146,29 @@ def load(env_file: str | os.PathLike | None = None, environ: dict[str, str] | No
     environ = os.environ if environ is None else environ
     path = _pick_env_file(env_file)
     values = dict(KEYS)
+    origins: dict[str, str] = {}
     if path is not None:
-        values.update(_read_env_file(path))
+        for line, key, value in _read_env_file(path):
+            values[key] = value
+            origins[key] = f"{path}, line {line}"
     _refuse_passwords_in_environment(environ)
-    values.update({key: environ[key] for key in KEYS if key in environ})
+    for key in KEYS:
+        if key in environ:
+            values[key] = environ[key]
+            origins[key] = "the environment"
     base = path.parent if path is not None else Path.cwd()
-    return _validate(values, path, base)
+    try:
+        return _validate(values, path, base)
+    except ConfigError as exc:
+        raise _located(exc, origins) from None
+
+
+def _located(exc: ConfigError, origins: dict[str, str]) -> ConfigError:
+    """The error, prefixed with where its key was set (file and line, or the environment)."""
+    text = str(exc)
+    key = re.match(r"[A-Z_]+", text)
+    origin = origins.get(key.group(0)) if key else None
+    return ConfigError(f"{origin}: {text}") if origin and origin not in text else exc
 
 
 def from_values(values: dict[str, str], base: Path | None = None) -> Settings:
@@ -172,7 +189,8 @@ def _pick_env_file(env_file: str | os.PathLike | None) -> Path | None:
     return path.resolve()
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
+def _read_env_file(path: Path) -> list[tuple[int, str, str]]:
+    """(line, key, value) for each setting in the file, in order."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -182,14 +200,12 @@ def _read_env_file(path: Path) -> dict[str, str]:
     bindings = _simple_bindings(text)
     if bindings is None:
         bindings = _dotenv_bindings(text, path)
-    values: dict[str, str] = {}
-    for line, key, value in bindings:
+    for line, key, _ in bindings:
         if any(hint in key.upper() for hint in PASSWORD_HINTS):
             raise ConfigError(f"{path}, line {line}: {key} looks like a password: {PASSWORD_FIX} from the file")
         if key not in KEYS:
             raise ConfigError(f"{path}, line {line}: unknown key {key}: see config.example.env for the keys")
-        values[key] = value
-    return values
+    return bindings
 
 
 # The everyday .env line: KEY=value, unquoted, with no comment, quote or backslash in the value.

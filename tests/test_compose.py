@@ -26,7 +26,7 @@ def test_shipped_templates_are_listed():
 
 
 def test_missing_variable_names_it_and_the_template():
-    with pytest.raises(TemplateError, match="template 'withdraw' needs the variable 'company'"):
+    with pytest.raises(TemplateError, match="template 'withdraw' needs the variable 'company': add --company"):
         render(PROJECT_DIR / "templates", "withdraw", {k: v for k, v in VARS.items() if k != "company"})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,19 @@ def test_bad_values_name_the_key(tmp_path, extra, expected):
         load(path, environ={})
     assert expected in str(caught.value)
     assert "hunter2-secret" not in str(caught.value)
-    if "line" in expected:
-        assert str(path) in str(caught.value)
+    assert f"{path}, line 4" in str(caught.value)  # where to fix it
+
+
+def test_a_bad_value_from_the_environment_says_so(tmp_path):
+    with pytest.raises(ConfigError, match="^the environment: SMTP_PORT='x' is not a whole number"):
+        load(write(tmp_path, BASE), environ={"SMTP_PORT": "x"})
+
+
+def test_no_env_file_names_the_folder_it_looked_in(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load(None, environ={})
+    with pytest.raises(ConfigError, match=f"no .env in {re.escape(str(tmp_path))}.*--env-file"):
+        settings.require_account()
 
 
 def test_password_in_the_environment_is_refused(tmp_path):
