@@ -146,6 +146,18 @@ def check(
     if conn is None:
         return result
     try:
+        if settings.smtp_security == "none" and conn.has_extn("starttls"):
+            add(
+                Step(
+                    "tls",
+                    "TLS",
+                    False,
+                    problem=f"{settings.server} offers STARTTLS, but SMTP_SECURITY=none would not use it",
+                    hint="set SMTP_SECURITY=starttls (and SMTP_CA_FILE for the server's own certificate)",
+                    exit_code=EXIT_BAD_INPUT,
+                )
+            )
+            return result
         if not _needs_login(conn, settings):
             add(Step("login", "login", True, "the server on this machine asks for no login", mark="skipped"))
             return result

@@ -354,14 +354,16 @@ def _expect(answer, codes, settings: Settings, what: str, after_data: bool = Fal
     if code == -1:
         raise SendError(f"{settings.server} closed the connection: {text}", transient=not after_data)
     raise SendError(
-        f"{settings.server} refused {what}: {code} {text}{_reply_hint(code, what)}",
+        f"{settings.server} refused {what}: {code} {text}{_reply_hint(code, what, text)}",
         code=code,
         reply=text,
         transient=400 <= code < 500,
     )
 
 
-def _reply_hint(code: int, what: str) -> str:
+def _reply_hint(code: int, what: str, text: str = "") -> str:
+    if code == 530 and "STARTTLS" in text.upper():
+        return ": the server wants an encrypted connection: set SMTP_SECURITY=starttls (port 587)"
     if 400 <= code < 500:
         return " (a temporary refusal): try again later"
     if code in (550, 551, 553) and what.startswith("the recipient"):
@@ -455,7 +457,7 @@ def classify(exc: BaseException, settings: Settings, stage: str) -> SendError:
     if isinstance(exc, smtplib.SMTPResponseException):
         text = reply_text(exc.smtp_error)
         return SendError(
-            f"{server} answered {exc.smtp_code} {text} {when}" + _reply_hint(exc.smtp_code, ""),
+            f"{server} answered {exc.smtp_code} {text} {when}" + _reply_hint(exc.smtp_code, "", text),
             code=exc.smtp_code,
             reply=text,
             transient=400 <= exc.smtp_code < 500,
@@ -476,7 +478,9 @@ def classify(exc: BaseException, settings: Settings, stage: str) -> SendError:
             transient=True,
         )
     if _timed_out(exc):
-        hint = " (with port 465 use SMTP_SECURITY=ssl)" if settings.smtp_port == 465 else ""
+        hint = ""
+        if stage == "connect" and settings.smtp_security == "starttls":
+            hint = " (a port that wants TLS from the first byte, usually 465, needs SMTP_SECURITY=ssl)"
         return SendError(
             f"{server} did not answer within {settings.smtp_timeout:g}s {when}: "
             f"check SMTP_PORT and your network{hint}, or raise SMTP_TIMEOUT",

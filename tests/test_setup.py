@@ -425,3 +425,17 @@ def test_a_misplaced_scripted_answer_is_never_shown(make_account, tmp_path):
     assert secret not in result.stdout + result.stderr
     assert "SMTP server: the answer read from standard input was refused" in result.stderr
     assert not new_env.exists()
+
+
+def test_none_against_a_server_that_offers_starttls_is_not_called_working(make_account, password):
+    account = make_account("starttls")
+    account.store_password(password)
+    env_text = account.env_file.read_text(encoding="utf-8").replace("SMTP_SECURITY=starttls", "SMTP_SECURITY=none")
+    account.env_file.write_text(env_text, encoding="utf-8")
+    check = account.run("check")
+    assert check.returncode == 2, check.stdout + check.stderr
+    assert "offers STARTTLS" in check.stdout + check.stderr and "SMTP_SECURITY=starttls" in check.stdout + check.stderr
+    send = account.run("send", "withdraw", "--to", "j@acme.example.com", "--position", "Analyst", "--company", "Acme")
+    assert send.returncode == 1
+    assert "530" in send.stderr and "set SMTP_SECURITY=starttls" in send.stderr
+    assert account.server.messages == [] and account.server.auth_attempts == []
