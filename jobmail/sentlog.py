@@ -172,6 +172,8 @@ class SentLog:
                     raise InputError(f"cannot create the log folder {folder}: {exc.strerror}: check LOG_DIR") from None
                 _chmod(folder, 0o700)
                 _sync_dir(folder.parent)
+            elif os.name == "posix" and os.stat(folder).st_mode & 0o077:
+                _chmod(folder, 0o700)  # e.g. log/ as git made it (0755): the records are personal
 
     def locked(self) -> _Held:
         """Hold the log's lock: use it around a read-then-append that must not race another process.

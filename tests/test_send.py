@@ -295,3 +295,18 @@ def test_demo_needs_no_account_and_says_nothing_left(tmp_path):
     assert '"status": "sent"' in result.stdout
     assert (tmp_path / "log" / "demo" / "sent.jsonl").is_file()
     assert not (tmp_path / "log" / "sent.jsonl").exists()  # kept apart from the real log
+
+
+def test_an_existing_open_log_folder_is_made_private(make_account, password):
+    import os
+    import stat
+    import sys
+
+    if sys.platform.startswith("win"):
+        return
+    account = make_account("starttls")
+    account.store_password(password)
+    account.log_dir.mkdir(mode=0o755)
+    os.chmod(account.log_dir, 0o755)  # as git makes the project's log/ folder
+    assert account.run(*WITHDRAW_ARGS).returncode == 0
+    assert stat.S_IMODE(os.stat(account.log_dir).st_mode) == 0o700

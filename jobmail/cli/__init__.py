@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         import logging
 
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("filelock").setLevel(logging.INFO)  # its every acquire and release is noise here
     try:
         return args.run(args)
     except JobmailError as exc:

@@ -69,7 +69,7 @@ def run(args) -> int:
         prepared = prepare_from_args(demo_args, settings, datetime.now(UTC))
         print_summary(prepared)
         stop_on_guide_errors(prepared, force=False)
-        send_prepared(settings, prepared, force=True)
+        send_prepared(settings, prepared, force=True, log_hint=False)
         received = server.messages[-1]
     out("")
     out(f"--- what the local server received ({len(received.data)} bytes, for {', '.join(received.rcpt_tos)}) ---")
@@ -82,5 +82,7 @@ def run(args) -> int:
     out("")
     out("DEMO finished: the message went only to the local server inside this process; nothing left this machine.")
     out(f"Demo records are kept apart from your real log, in {settings.log_dir}.")
-    out("To send for real: configure your account (`python send.py setup`), then `python send.py send ...`.")
+    out("To send for real, with the virtual environment's Python (`.venv/bin/python`, or activate .venv first):")
+    out("  python send.py setup        # your account, step by step")
+    out("  python send.py send --help  # then the one command that sends")
     return EXIT_OK

@@ -197,7 +197,7 @@ def preview_lines(data: bytes) -> list[str]:
     return [*head, "", *text, *extra]
 
 
-def send_prepared(settings, prepared, force: bool) -> int:
+def send_prepared(settings, prepared, force: bool, log_hint: bool = True) -> int:
     from ..delivery import deliver, duplicate_guard, recover_interrupted, refuse_duplicate
     from .common import sent_log
 
@@ -212,7 +212,8 @@ def send_prepared(settings, prepared, force: bool) -> int:
             log.store_message(prepared.id, prepared.data)
         done = deliver(settings, log, prepared.id, prepared.record, prepared.data, on_event=report_event)
     out(f"Sent via {done.server} ({done.tls or 'no TLS'}): {done.code} {done.text}")
-    out(f"Logged as {prepared.id[:8]} in {log.path}; see `python send.py log show {prepared.id[:8]}`")
+    if log_hint:
+        out(f"Logged as {prepared.id[:8]} in {log.path}; see `python send.py log show {prepared.id[:8]}`")
     return EXIT_OK
 
 
