@@ -197,11 +197,12 @@ def table(records: list[dict], width: int | None) -> list[str]:
         if want_to + want_subject > room:
             widths[2] = min(want_to, max(room * 2 // 5, room - want_subject))
             widths[3] = room - widths[2]
-    lines = []
-    for cells in rows:
-        fitted = [fit(cell, w) for cell, w in zip(cells, widths, strict=True)]
-        lines.append("  ".join(fitted).rstrip())
-    return lines
+    return aligned(rows, widths)
+
+
+def aligned(rows: list[list[str]], widths: list[int]) -> list[str]:
+    """Each row's cells padded or cut ('…') to the column widths, two spaces apart."""
+    return ["  ".join(fit(cell, w) for cell, w in zip(cells, widths, strict=True)).rstrip() for cells in rows]
 
 
 def summary(records: list[dict], more: bool, filtered: bool) -> str:

@@ -29,8 +29,9 @@ def err(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def terminal_width(default: int = 100) -> int:
-    """$COLUMNS, else the terminal's width, else `default` (shutil's rule, without importing shutil)."""
+def terminal_width() -> int | None:
+    """Columns to fit output in: $COLUMNS, else the terminal's width; None (no cutting) when not a terminal.
+    (shutil's rule, without importing shutil.)"""
     import os
 
     try:
@@ -40,9 +41,15 @@ def terminal_width(default: int = 100) -> int:
     except ValueError:
         pass
     try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__.isatty() else None
     except (OSError, ValueError, AttributeError):
-        return default
+        return None
+
+
+def report_event(status: str, record: dict) -> None:
+    """A retry, as it happens (send and the outbox)."""
+    if status == "retrying":
+        err(f"attempt {record['attempt']} failed: {record['error']}; retrying in {record['retry_in']}s")
 
 
 def parser_classes():
@@ -50,7 +57,7 @@ def parser_classes():
     size on every add_argument: 2 ms of every start). Returns (Parser, HelpFormatter, RawDescription)."""
     import argparse
 
-    width = terminal_width(80) - 2
+    width = (terminal_width() or 80) - 2
 
     class HelpFormatter(argparse.HelpFormatter):
         def __init__(self, prog, indent_increment=2, max_help_position=24, width=width):

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from ..errors import EXIT_OK, InputError
-from .common import err, out, settings_from
+from .common import err, out, settings_from, terminal_width
 
 EXAMPLES = """examples:
   python send.py log                          the latest 20 messages
@@ -200,22 +200,6 @@ def write_csv(records: list[dict]) -> None:
     writer.writerow(CSV_COLUMNS)
     for record in records:
         writer.writerow(csv_row(record))
-
-
-def terminal_width() -> int | None:
-    """Columns to fit the table in: $COLUMNS, else the terminal's; None (no cutting) when not a terminal."""
-    import os
-
-    try:
-        columns = int(os.environ.get("COLUMNS", ""))
-        if columns > 0:
-            return columns
-    except ValueError:
-        pass
-    try:
-        return os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else None
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _silence_stdout() -> None:

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from ..errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SEND_FAILED, EXIT_UNKNOWN
-from .common import err, out, settings_from
+from .common import err, out, report_event, settings_from
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 WHEN_HELP = (
@@ -214,16 +214,15 @@ def run_list(args) -> int:
     return EXIT_OK
 
 
-def table(rows: list[list[str]], width: int) -> list[str]:
-    """Aligned columns; the last one (the subject) is cut to fit the terminal."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = []
-    for row in rows:
-        head = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False))
-        room = max(10, width - len(head) - 2)
-        last = row[-1] if len(row[-1]) <= room else row[-1][: room - 1] + "…"
-        lines.append(f"{head}  {last}".rstrip())
-    return lines
+def table(rows: list[list[str]], width: int | None) -> list[str]:
+    """Aligned columns; the last one (the subject) is cut to fit the terminal (width None: no cut)."""
+    from ..logview import aligned, display_width
+
+    widths = [max(display_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    if width is not None:
+        used = sum(widths[:-1]) + 2 * (len(widths) - 1)
+        widths[-1] = max(10, min(widths[-1], width - 1 - used))
+    return aligned(rows, widths)
 
 
 STATE_LABELS = {"waiting": "scheduled", "due": "due now", "held": "overdue", "overdue": "overdue"}
@@ -305,11 +304,6 @@ def run_until_stopped(outbox, recovered: list[dict]) -> int:
 
 
 # -- reporting ---------------------------------------------------------------------------------
-
-
-def report_event(status: str, record: dict) -> None:
-    if status == "retrying":
-        err(f"attempt {record['attempt']} failed: {record['error']}; retrying in {record['retry_in']}s")
 
 
 def report_outcome(outcome) -> None:

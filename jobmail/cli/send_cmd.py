@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import EXIT_OK, EtiquetteError, InputError
-from .common import checklist_lines, err, out, settings_from
+from .common import checklist_lines, out, report_event, settings_from
 
 REASON_CHOICES = ("another-offer", "personal", "role-fit", "career-change")
 FALSE_WORDS = ("", "0", "false", "no", "off", "n")
@@ -55,11 +55,9 @@ def add_variable_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
-    """Hook for scheduling flags (--at, --tz, --no-wait); filled in by the outbox command module."""
-    try:
-        from .outbox_cmd import add_schedule_arguments as add
-    except ImportError:
-        return
+    """The scheduling flags (--at, --tz, --no-wait), which the outbox command module owns."""
+    from .outbox_cmd import add_schedule_arguments as add
+
     add(p)
 
 
@@ -221,11 +219,6 @@ def _sending_only():
     from ..sentlog import Query
 
     return Query(statuses=frozenset({"sending", "retrying"}))
-
-
-def report_event(status: str, record: dict) -> None:
-    if status == "retrying":
-        err(f"attempt {record['attempt']} failed: {record['error']}; retrying in {record['retry_in']}s")
 
 
 def build_parser_for_demo() -> argparse.ArgumentParser:
