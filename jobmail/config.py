@@ -301,7 +301,7 @@ def _validate(values: dict[str, str], path: Path | None, base: Path) -> Settings
         send_attempts=_integer("SEND_ATTEMPTS", values["SEND_ATTEMPTS"], 1, 10),
         send_retry_delay=_number("SEND_RETRY_DELAY", values["SEND_RETRY_DELAY"], 0, 60),
         max_message_bytes=_integer("MAX_MESSAGE_KB", values["MAX_MESSAGE_KB"], 1, 50_000) * 1024,
-        business_hours=values["BUSINESS_HOURS"].strip(),
+        business_hours=_business_hours(values["BUSINESS_HOURS"]),
         overdue_after_hours=_number("OVERDUE_AFTER_HOURS", values["OVERDUE_AFTER_HOURS"], 0, 24 * 365),
     )
 
@@ -322,6 +322,16 @@ def _display_name(text: str) -> str:
     if len(name) > MAX_NAME:
         raise ConfigError(f"FROM_NAME is {len(name)} characters long: keep it to {MAX_NAME} (the name you sign with)")
     return name
+
+
+_HOURS = re.compile(r"\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*")
+
+
+def _business_hours(text: str) -> str:
+    found = _HOURS.fullmatch(text)
+    if found is None or (int(found[1]), int(found[2])) >= (int(found[3]), int(found[4])):
+        raise ConfigError(f"BUSINESS_HOURS={text!r} is not a range of the day: write it like 09:00-17:00")
+    return text.strip()
 
 
 def _resolve(base: Path, text: str) -> Path:

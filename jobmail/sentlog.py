@@ -228,7 +228,7 @@ class SentLog:
                 if size and _ends_without_newline(fd, size):
                     line = b"\n" + line  # a torn last line from a crash: start on a fresh one
                 _write_all(fd, line)
-                os.fsync(fd)
+                _fsync(fd)
             finally:
                 os.close(fd)
             if created:
@@ -244,7 +244,7 @@ class SentLog:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
         try:
             _write_all(fd, data)
-            os.fsync(fd)
+            _fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, target)
@@ -598,6 +598,19 @@ def _chmod(path: Path, mode: int) -> None:
         pass
 
 
+def _fsync(fd: int) -> None:
+    """Flush to the disk itself: on macOS plain fsync stops at the drive's cache (F_FULLFSYNC does not)."""
+    try:
+        import fcntl
+
+        if hasattr(fcntl, "F_FULLFSYNC"):
+            fcntl.fcntl(fd, fcntl.F_FULLFSYNC)
+            return
+    except (ImportError, OSError):  # Windows has no fcntl; some file systems refuse F_FULLFSYNC
+        pass
+    os.fsync(fd)
+
+
 def _sync_dir(folder: Path) -> None:
     """Make a new name in `folder` durable (POSIX; Windows cannot open a folder and needs no such step)."""
     if os.name == "nt":
@@ -607,7 +620,7 @@ def _sync_dir(folder: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
+        _fsync(fd)
     except OSError:
         pass
     finally:

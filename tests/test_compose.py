@@ -118,5 +118,6 @@ def test_lint_an_eml_file(make_account, tmp_path):
     account = make_account("starttls")
     result = account.run("lint", "--file", str(eml))
     assert result.returncode == 0, result.stdout  # warnings only
-    assert "reason-details" in result.stdout or "$40k" in result.stdout
-    assert "Cheers" in result.stdout
+    assert "$40k" in result.stdout and "disorganized" in result.stdout  # the details to cut, quoted
+    assert "[warn] 1. Reasons kept brief" in result.stdout
+    assert "Cheers" in result.stdout and "[warn] 7. Professional sign-off" in result.stdout

@@ -58,6 +58,8 @@ def test_relative_paths_are_relative_to_the_env_file(tmp_path):
         ("SMTP_PASSWORD=hunter2-secret\n", "line 4: SMTP_PASSWORD looks like a password"),
         ("this is not a setting\n", "line 4: cannot parse this line"),
         ("FROM_ADDRESS=alex@\n", "FROM_ADDRESS: 'alex@' is not a valid email address"),
+        ("BUSINESS_HOURS=9-5\n", "BUSINESS_HOURS='9-5' is not a range of the day"),
+        ("BUSINESS_HOURS=17:00-09:00\n", "BUSINESS_HOURS='17:00-09:00' is not a range of the day"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, extra, expected):

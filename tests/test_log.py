@@ -499,3 +499,29 @@ def test_log_show_gives_the_due_time_in_the_recipients_zone(make_account, passwo
     shown = account.run("log", "show", short)
     assert shown.returncode == 0, shown.stderr
     assert "2099-01-05 09:00 in America/New_York" in shown.stdout
+
+
+def test_a_console_code_page_without_the_characters_never_crashes(make_account, password):
+    """Windows writes a redirect in cp1252: the table shows '?', CSV and JSON stay UTF-8, never a traceback."""
+    account = make_account("starttls")
+    account.store_password(password)
+    sent = account.run(*WITHDRAW_ARGS[:-2], "--position", "Analityk – Łódź", "--company", "Acme")
+    assert sent.returncode == 0, sent.stderr
+    account.env["PYTHONIOENCODING"] = "cp1252"
+    table = subprocess.run(
+        [sys.executable, str(SEND_PY), "log", "--env-file", str(account.env_file)],
+        capture_output=True,
+        env=account.env,
+        cwd=account.home,
+        timeout=60,
+    )
+    assert table.returncode == 0 and b"Traceback" not in table.stderr
+    as_csv = subprocess.run(
+        [sys.executable, str(SEND_PY), "log", "--csv", "--env-file", str(account.env_file)],
+        capture_output=True,
+        env=account.env,
+        cwd=account.home,
+        timeout=60,
+    )
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert "Analityk – Łódź" in as_csv.stdout.decode("utf-8")

@@ -67,7 +67,16 @@ def build_parser(only: str | None = None, listing_only: bool = False) -> argpars
     return parser
 
 
+def _never_fail_on_encoding() -> None:
+    """A console or redirect whose code page lacks a character (Windows' cp1252 and "Łódź") shows '?'
+    instead of ending the command with a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure") and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            stream.reconfigure(errors="replace")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _never_fail_on_encoding()
     argv = sys.argv[1:] if argv is None else list(argv)
     first = argv[0] if argv else None
     parser = build_parser(only=first) if first in COMMANDS else build_parser(listing_only=True)

@@ -184,9 +184,16 @@ def show(args, log) -> int:
     return EXIT_OK
 
 
+def utf8_stdout() -> None:
+    """JSON and CSV are UTF-8 whatever the console's code page (Windows writes cp1252 to a redirect)."""
+    if hasattr(sys.stdout, "reconfigure") and (sys.stdout.encoding or "").lower().replace("-", "") != "utf8":
+        sys.stdout.reconfigure(encoding="utf-8")
+
+
 def write_json(records: list[dict]) -> None:
     import json
 
+    utf8_stdout()
     for record in records:
         out(json.dumps(record, ensure_ascii=False))
 
@@ -196,6 +203,7 @@ def write_csv(records: list[dict]) -> None:
 
     from ..logview import CSV_COLUMNS, csv_row
 
+    utf8_stdout()
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for record in records:
