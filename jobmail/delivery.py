@@ -86,9 +86,11 @@ def refuse_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = PEN
             f"sent; send it now with `python send.py outbox send-now {short}`, cancel it with "
             f"`python send.py outbox cancel {short}`, or add --force to send another copy"
         )
-    status = {"sending": "being sent", "unknown": "possibly sent"}.get(earlier["status"], earlier["status"])
+    status = {"sending": "is being sent", "unknown": "may already have been sent"}.get(
+        earlier["status"], f"was already {earlier['status']}"
+    )
     raise DuplicateError(
-        f"this message was already {status} to {', '.join(earlier['to'])} on {_local(earlier['time'])} "
+        f"this message {status} to {', '.join(earlier['to'])} on {_local(earlier['time'])} "
         f"(id {short}): nothing sent; see `python send.py log show {short}`, "
         "or add --force to send it again"
     )

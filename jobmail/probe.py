@@ -170,8 +170,8 @@ def check(
 
 
 def backend_step(backend: str = "", environ: Mapping[str, str] | None = None) -> Step | None:
-    """A failed keyring step when there is no usable backend (no I/O: checked before anything else);
-    None when there is one."""
+    """A failed keyring step when there is no usable backend (checked before anything else; asking keyring
+    for its backend may probe the system, e.g. D-Bus, but reads no password); None when there is one."""
     try:
         name = backend_in_use(backend)
     except CredentialError as exc:

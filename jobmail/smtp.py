@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import functools
 import logging
+import os
 import random
 import re
 import smtplib
@@ -78,11 +79,18 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
 
     Built once per CA file and reused (loading the system store costs about 20 ms a connection).
     """
-    return _context(str(settings.smtp_ca_file) if settings.smtp_ca_file is not None else None)
+    ca_file = settings.smtp_ca_file
+    if ca_file is None:
+        return _context(None, 0)
+    try:
+        changed = os.stat(ca_file).st_mtime_ns  # a long `outbox run` sees a replaced certificate file
+    except OSError:
+        changed = 0
+    return _context(str(ca_file), changed)
 
 
 @functools.lru_cache(maxsize=4)
-def _context(ca_file: str | None) -> ssl.SSLContext:
+def _context(ca_file: str | None, changed: int) -> ssl.SSLContext:
     context = ssl.create_default_context()
     if ca_file is not None:
         try:

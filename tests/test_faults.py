@@ -402,7 +402,7 @@ def test_connection_lost_after_the_data_is_unknown_and_not_resent(fault_account,
     assert len(account.server.messages) == 1 and account.server.connections == 1
     again = account.run(*WITHDRAW_ARGS)  # the same command again: refused, not resent
     assert again.returncode == 2
-    assert "already possibly sent" in error_line(again) and "--force" in again.stderr
+    assert "may already have been sent" in error_line(again) and "--force" in again.stderr
     assert len(account.server.messages) == 1 and account.server.connections == 1
 
 
@@ -451,7 +451,7 @@ def test_after_a_kill_a_second_send_says_possibly_sent_and_sends_nothing(fault_a
     account = killed_while_sending(fault_account, password, tls_context)
     again = account.run(*WITHDRAW_ARGS)
     assert again.returncode == 2
-    assert "already possibly sent" in error_line(again)
+    assert "may already have been sent" in error_line(again)
     assert account.statuses() == ["sending", "unknown"]
     assert len(account.server.messages) == 1 and account.server.connections == 1
 
