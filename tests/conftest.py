@@ -13,6 +13,7 @@ import secrets
 import ssl
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,12 +68,16 @@ class Account:
     log_dir: Path
     env: dict[str, str] = field(default_factory=dict)
 
-    def run(self, *args: str, input: str | None = None, env_file: bool = True, timeout: float = 60):
+    def argv(self, args: tuple[str, ...], env_file: bool = True) -> list[str]:
+        """`python send.py ARGS`, with this account's --env-file added (`password` takes it after its action)."""
         argv = [sys.executable, str(SEND_PY), *args]
         if env_file and "--env-file" not in args and args and args[0] not in ("password",):
             argv += ["--env-file", str(self.env_file)]
+        return argv
+
+    def run(self, *args: str, input: str | None = None, env_file: bool = True, timeout: float = 60):
         return subprocess.run(
-            argv,
+            self.argv(args, env_file),
             input=input,
             capture_output=True,
             text=True,
@@ -80,6 +85,18 @@ class Account:
             cwd=self.home,
             timeout=timeout,
             encoding="utf-8",
+        )
+
+    def start(self, *args: str) -> subprocess.Popen:
+        """Start `python send.py ARGS` without waiting for it (to interrupt or kill it)."""
+        return subprocess.Popen(
+            self.argv(args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            env=self.env,
+            cwd=self.home,
         )
 
     def records(self) -> list[dict]:
@@ -95,6 +112,15 @@ class Account:
     def store_password(self, password: str) -> None:
         result = self.run("password", "set", "--stdin", "--env-file", str(self.env_file), input=password + "\n")
         assert result.returncode == 0, result.stderr
+
+
+def wait_until(condition, what: str, timeout: float = 20.0) -> None:
+    """Poll `condition` (for a subprocess to reach a state) until it holds, or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
 
 
 def clean_environ(home: Path) -> dict[str, str]:

@@ -11,14 +11,22 @@ import base64
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, SEND_PY, USERNAME, WITHDRAW_ARGS, Account, account_values, clean_environ, server_context
+from conftest import (
+    PROJECT,
+    USERNAME,
+    WITHDRAW_ARGS,
+    Account,
+    account_values,
+    clean_environ,
+    server_context,
+    wait_until,
+)
 from faultserver import FaultServer, closed_port
 
 from jobmail.loopback import LOOPBACK
@@ -37,22 +45,6 @@ class FaultAccount(Account):
         result = super().run(*args, **kwargs)
         self.outputs += [" ".join(args), result.stdout, result.stderr]
         return result
-
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, str(SEND_PY), *args, "--env-file", str(self.env_file)]
-
-    def start(self, *args: str, **kwargs) -> subprocess.Popen:
-        """Start `python send.py ARGS` without waiting for it (to interrupt or kill it)."""
-        return subprocess.Popen(
-            self.argv(*args),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            env=self.env,
-            cwd=self.home,
-            **kwargs,
-        )
 
     def statuses(self) -> list[str]:
         return [r["status"] for r in self.records()]
@@ -776,16 +768,8 @@ def test_a_send_killed_between_retries_is_settled_as_failed_by_the_next_log(faul
     """Nothing was accepted when a send dies in its retry wait: `log` says failed, not `retrying` forever."""
     server = tls_server(tls_context, password, always={"data": "451 4.3.0 try later"})
     account = sent_account(fault_account, password, server, SEND_RETRY_DELAY="30")
-    proc = subprocess.Popen(
-        [sys.executable, str(SEND_PY), *WITHDRAW_ARGS, "--env-file", str(account.env_file)],
-        env=account.env,
-        cwd=account.home,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not any(r["status"] == "retrying" for r in account.records()):
-        time.sleep(0.05)
+    proc = account.start(*WITHDRAW_ARGS)
+    wait_until(lambda: any(r["status"] == "retrying" for r in account.records()), "the first retry")
     proc.kill()
     proc.communicate(timeout=10)
     shown = account.run("log")

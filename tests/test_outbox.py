@@ -13,14 +13,13 @@ import email
 import email.policy
 import os
 import signal
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import SEND_PY, WITHDRAW_ARGS
+from conftest import WITHDRAW_ARGS, wait_until
 
 from jobmail import config
 from jobmail.cli import build_parser, main
@@ -338,27 +337,6 @@ def test_an_unknown_zone_is_an_error(box, capsys):
 # --- as a user runs it: subprocesses and the real clock ------------------------------------------
 
 
-def spawn(account, *args: str) -> subprocess.Popen:
-    """`python send.py ARGS --env-file ...` left running, as in a terminal the user keeps open."""
-    return subprocess.Popen(
-        [sys.executable, str(SEND_PY), *args, "--env-file", str(account.env_file)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        env=account.env,
-        cwd=account.home,
-    )
-
-
-def wait_until(condition, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def waiting(account) -> bool:
     """A process is waiting: its wake-up file exists (it registers after storing the message)."""
     return any((account.log_dir / WAKE_DIR).glob("*.lock"))
@@ -384,7 +362,7 @@ def test_send_at_waits_in_the_foreground_and_sends_when_due(make_account, passwo
 def test_a_killed_waiter_loses_nothing_and_run_once_sends_exactly_one_copy(make_account, password):
     account = make_account("starttls")
     account.store_password(password)
-    waiter = spawn(account, *WITHDRAW_ARGS, "--at", "+2s")
+    waiter = account.start(*WITHDRAW_ARGS, "--at", "+2s")
     try:
         wait_until(lambda: waiting(account), "the waiter")
         os.kill(waiter.pid, signal.SIGKILL)
@@ -408,7 +386,7 @@ def test_a_killed_waiter_loses_nothing_and_run_once_sends_exactly_one_copy(make_
 def test_a_cancel_wakes_the_waiting_process_and_nothing_is_sent(make_account, password):
     account = make_account("starttls")
     account.store_password(password)
-    waiter = spawn(account, *WITHDRAW_ARGS, "--at", "+1h")
+    waiter = account.start(*WITHDRAW_ARGS, "--at", "+1h")
     try:
         wait_until(lambda: waiting(account), "the waiter")
         (scheduled,) = account.records()
@@ -428,7 +406,7 @@ def test_a_cancel_wakes_the_waiting_process_and_nothing_is_sent(make_account, pa
 def test_outbox_run_wakes_up_for_a_message_added_while_it_waits(make_account, password):
     account = make_account("starttls")
     account.store_password(password)
-    runner = spawn(account, "outbox", "run")
+    runner = account.start("outbox", "run")
     try:
         wait_until(lambda: waiting(account), "outbox run")
         box = Box(account, password, Clock(utc_now()))
@@ -448,7 +426,7 @@ def test_two_concurrent_run_once_deliver_each_due_message_exactly_once(make_acco
     due = utc_now() - timedelta(seconds=1)
     prepared = [box.schedule(due, company=f"Company {n}") for n in range(6)]
 
-    runners = [spawn(account, "outbox", "run", "--once") for _ in range(2)]
+    runners = [account.start("outbox", "run", "--once") for _ in range(2)]
     results = [runner.communicate(timeout=60) for runner in runners]
     for runner, (_, stderr) in zip(runners, results, strict=True):
         assert runner.returncode == 0, stderr
@@ -526,13 +504,8 @@ def test_ctrl_c_while_connecting_leaves_the_message_queued(make_account, passwor
             f"SMTP_PORT={account.server.port}", f"SMTP_PORT={port}"
         )
         account.env_file.write_text(env_text, encoding="utf-8")
-        argv = [sys.executable, str(SEND_PY), *WITHDRAW_ARGS, "--at", "+1s", "--env-file", str(account.env_file)]
-        proc = subprocess.Popen(
-            argv, env=account.env, cwd=account.home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not any(r["status"] == "scheduled" for r in account.records()):
-            time.sleep(0.05)
+        proc = account.start(*WITHDRAW_ARGS, "--at", "+1s")
+        wait_until(lambda: any(r["status"] == "scheduled" for r in account.records()), "the scheduled record")
         time.sleep(2.0)  # due after 1 s; now stuck waiting for the greeting (SMTP_TIMEOUT=5)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)

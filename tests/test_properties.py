@@ -212,6 +212,17 @@ def body_of(msg) -> str:
     return msg.get_content().replace("\r\n", "\n")
 
 
+def received_or_refused(site, before: int, code: int, out: str, err: str, field: str | None = None):
+    """What the server received for a command that exited 0; None when it was refused (exit 2, one error
+    line naming `field`) and nothing reached the server. Never a traceback either way."""
+    assert "Traceback" not in out + err
+    if code != 0:
+        refused(code, err, field)
+        assert len(site.server.messages) == before
+        return None
+    return new_message(site.server, before)
+
+
 def new_message(server: LoopbackServer, before: int):
     note("sent")
     assert len(server.messages) == before + 1
@@ -242,12 +253,9 @@ def test_withdraw_variables_arrive_intact_or_are_refused(site, interviewer, posi
         f"--company={company}",
         "--force",
     )
-    assert "Traceback" not in out + err
-    if code != 0:
-        refused(code, err, "the variable '")
-        assert len(site.server.messages) == before
+    got = received_or_refused(site, before, code, out, err, "the variable '")
+    if got is None:
         return
-    got = new_message(site.server, before)
     msg = well_formed(got.data)
     name, role, firm = interviewer.strip(), position.strip(), company.strip()
     assert same_but_spacing(header(msg, "Subject"), f"Withdrawing my application for the {role} position")
@@ -284,12 +292,9 @@ def test_custom_template_headers_and_body_arrive_intact_or_are_refused(site, sub
         f"line={line}",
         "--force",
     )
-    assert "Traceback" not in out + err
-    if code != 0:
-        refused(code, err)
-        assert len(site.server.messages) == before
+    got = received_or_refused(site, before, code, out, err)
+    if got is None:
         return
-    got = new_message(site.server, before)
     msg = well_formed(got.data)
     assert same_but_spacing(header(msg, "Subject"), subject.strip())
     wanted_cc = [normalize_address(part, "Cc") for part in cc.strip().split(",") if part.strip()]
@@ -318,12 +323,9 @@ def test_to_addresses_arrive_as_given_or_are_refused(site, to):
         "--company=Acme",
         "--force",
     )
-    assert "Traceback" not in out + err
-    if code != 0:
-        refused(code, err)
-        assert len(site.server.messages) == before
+    got = received_or_refused(site, before, code, out, err)
+    if got is None:
         return
-    got = new_message(site.server, before)
     msg = well_formed(got.data)
     shown = [a.addr_spec for a in msg["To"].addresses]
     assert shown == got.rcpt_tos
@@ -348,11 +350,10 @@ def test_in_reply_to_is_a_message_id_or_refused(site, ref):
         f"--in-reply-to={ref}",
         "--force",
     )
-    assert "Traceback" not in out + err
-    if code != 0:
-        refused(code, err, "--in-reply-to")
+    got = received_or_refused(site, before, code, out, err, "--in-reply-to")
+    if got is None:
         return
-    msg = well_formed(new_message(site.server, before).data)
+    msg = well_formed(got.data)
     if ref.strip():
         wanted = ref.strip() if ref.strip().startswith("<") else f"<{ref.strip()}>"
         assert re.fullmatch(r"<[!-;=?-~]+@[!-;=?-~]+>", msg["In-Reply-To"]), msg["In-Reply-To"]
