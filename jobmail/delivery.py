@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .compose import Draft, Envelope, build_message, message_bytes, render
@@ -34,10 +34,10 @@ def prepare(settings: Settings, template: str, envelope: Envelope, variables: di
     from .etiquette import check
 
     draft = render(settings.templates_dir, template, variables)
-    if draft.cc:
-        envelope = Envelope(**{**envelope.__dict__, "cc": tuple(dict.fromkeys((*envelope.cc, *draft.cc)))})
+    if draft.cc:  # the template's Cc: header adds to --cc
+        envelope = replace(envelope, cc=tuple(dict.fromkeys((*envelope.cc, *draft.cc))))
     if draft.reply_to and not envelope.reply_to:
-        envelope = Envelope(**{**envelope.__dict__, "reply_to": draft.reply_to})
+        envelope = replace(envelope, reply_to=draft.reply_to)
     msg = build_message(draft, envelope, now, settings.max_message_bytes)
     data = message_bytes(msg)
     report = check(draft.subject, draft.body, envelope.from_name, draft.language)

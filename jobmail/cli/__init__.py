@@ -70,9 +70,10 @@ def build_parser(only: str | None = None, listing_only: bool = False) -> argpars
 def _never_fail_on_encoding() -> None:
     """A console or redirect whose code page lacks a character (Windows' cp1252 and "Łódź") shows '?'
     instead of ending the command with a UnicodeEncodeError."""
+    from .common import reconfigure_unless_utf8
+
     for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure") and (stream.encoding or "").lower().replace("-", "") != "utf8":
-            stream.reconfigure(errors="replace")
+        reconfigure_unless_utf8(stream, errors="replace")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,12 @@ def sent_log(settings):
     return SentLog(settings.log_dir)
 
 
+def reconfigure_unless_utf8(stream, **options) -> None:
+    """Reconfigure a text stream (errors=, encoding=) when it is not UTF-8 already, as a Windows code page is."""
+    if hasattr(stream, "reconfigure") and (stream.encoding or "").lower().replace("-", "") != "utf8":
+        stream.reconfigure(**options)
+
+
 def out(text: str = "") -> None:
     print(text)
 

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from ..errors import EXIT_OK, InputError
-from .common import err, out, settings_from, terminal_width
+from .common import err, out, reconfigure_unless_utf8, settings_from, terminal_width
 
 EXAMPLES = """examples:
   python send.py log                          the latest 20 messages
@@ -186,8 +186,7 @@ def show(args, log) -> int:
 
 def utf8_stdout() -> None:
     """JSON and CSV are UTF-8 whatever the console's code page (Windows writes cp1252 to a redirect)."""
-    if hasattr(sys.stdout, "reconfigure") and (sys.stdout.encoding or "").lower().replace("-", "") != "utf8":
-        sys.stdout.reconfigure(encoding="utf-8")
+    reconfigure_unless_utf8(sys.stdout, encoding="utf-8")
 
 
 def write_json(records: list[dict]) -> None:
