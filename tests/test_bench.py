@@ -24,7 +24,15 @@ TARGET_ROWS = (
     "| `--help` <= 2.5x `python -c pass` |",
     "| peak memory of a send < 40 MiB |",
 )
-COMMAND_ROWS = ("| send (jobmail) |", "| floor (smtplib) |", "| --help |", "| log |", "| python -c pass |")
+COMMAND_ROWS = (
+    "| send (jobmail) |",
+    "| floor (smtplib) |",
+    "| floor + imports |",
+    "| floor + imports, overlapped |",
+    "| --help |",
+    "| log |",
+    "| python -c pass |",
+)
 SECTIONS = (
     "## Targets",
     "## Send: one withdrawal over STARTTLS with login, cold start",
@@ -58,6 +66,9 @@ def test_quick_run_writes_every_table(tmp_path):
     # the targets are also printed, for a terminal
     assert "| `send` <= 1.6x the floor |" in result.stdout
     assert "python bench/run.py" in text
+    # the lower bound is stated with its figure and its verdict
+    bound = next(line for line in text.splitlines() if line.startswith("Lower bound:"))
+    assert "x the floor**" in bound and ("not ruled out" in bound or "out of reach" in bound), bound
 
 
 def test_bad_option_is_a_one_line_error(tmp_path):
