@@ -8,11 +8,16 @@ from __future__ import annotations
 import io
 import os
 import re
-from pathlib import Path
 
 from .errors import ConfigError
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+TYPE_CHECKING = False  # not `from typing import ...`: typing costs milliseconds at every start
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# pathlib is imported only where a Path is handed out: it costs `send.py log` ~3 ms of its start-up
+# (it imports urllib.parse and ipaddress), so this module works with os.path and strings.
+PROJECT_FOLDER = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 DEFAULT_ENV_FILE = ".env"
 SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
@@ -41,43 +46,46 @@ PASSWORD_ENV_NAMES = ("SMTP_PASSWORD", "SMTP_PASS", "MAIL_PASSWORD", "EMAIL_PASS
 PASSWORD_FIX = "store it in the keyring with `python send.py password set` and remove it"
 
 
+SETTINGS_FIELDS = (
+    "env_file",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "smtp_username",
+    "smtp_ca_file",
+    "smtp_timeout",
+    "from_address",
+    "from_name",
+    "log_dir",
+    "templates_dir",
+    "keyring_backend",
+    "send_attempts",
+    "send_retry_delay",
+    "max_message_bytes",
+    "business_hours",
+    "overdue_after_hours",
+)
+PATH_FIELDS = ("env_file", "smtp_ca_file", "log_dir", "templates_dir")
+
+
 class Settings:
     """The validated settings: one immutable record, built once by `load`.
 
     (A plain class with __slots__ rather than a dataclass: importing dataclasses costs `send.py log`
-    about 10 ms of its start-up.)
+    about 10 ms of its start-up.) The four paths are kept as strings and handed out as `Path` objects,
+    so that only the commands that use them import pathlib; `log_folder` is the log folder as a string.
     """
 
-    __slots__ = (
-        "env_file",
-        "smtp_host",
-        "smtp_port",
-        "smtp_security",
-        "smtp_username",
-        "smtp_ca_file",
-        "smtp_timeout",
-        "from_address",
-        "from_name",
-        "log_dir",
-        "templates_dir",
-        "keyring_backend",
-        "send_attempts",
-        "send_retry_delay",
-        "max_message_bytes",
-        "business_hours",
-        "overdue_after_hours",
-    )
-    env_file: Path | None
+    FIELDS = SETTINGS_FIELDS
+    PATHS = PATH_FIELDS
+    __slots__ = tuple(f"_{name}" if name in PATH_FIELDS else name for name in SETTINGS_FIELDS)
     smtp_host: str
     smtp_port: int
     smtp_security: str
     smtp_username: str
-    smtp_ca_file: Path | None
     smtp_timeout: float
     from_address: str
     from_name: str
-    log_dir: Path
-    templates_dir: Path
     keyring_backend: str
     send_attempts: int
     send_retry_delay: float
@@ -86,12 +94,15 @@ class Settings:
     overdue_after_hours: float
 
     def __init__(self, **values):
-        unknown = values.keys() - set(self.__slots__)
-        missing = set(self.__slots__) - values.keys()
+        unknown = values.keys() - set(self.FIELDS)
+        missing = set(self.FIELDS) - values.keys()
         if unknown or missing:
             raise TypeError(f"Settings: unknown {sorted(unknown)}, missing {sorted(missing)}")
-        for name in self.__slots__:
-            object.__setattr__(self, name, values[name])
+        for name in self.FIELDS:
+            value = values[name]
+            if name in self.PATHS:
+                name, value = f"_{name}", (None if value is None else os.fspath(value))
+            object.__setattr__(self, name, value)
 
     def __setattr__(self, name, value):
         raise AttributeError(f"Settings are frozen: cannot set {name}")
@@ -103,11 +114,31 @@ class Settings:
         return hash(tuple(getattr(self, n) for n in self.__slots__))
 
     def __repr__(self):
-        return "Settings(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
+        return "Settings(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.FIELDS) + ")"
 
     def replace(self, **changes) -> Settings:
         """A copy with some fields changed (like dataclasses.replace)."""
-        return Settings(**{**{n: getattr(self, n) for n in self.__slots__}, **changes})
+        return Settings(**{**{n: getattr(self, n) for n in self.FIELDS}, **changes})
+
+    @property
+    def env_file(self) -> Path | None:
+        return _path(self._env_file)
+
+    @property
+    def smtp_ca_file(self) -> Path | None:
+        return _path(self._smtp_ca_file)
+
+    @property
+    def log_dir(self) -> Path:
+        return _path(self._log_dir)
+
+    @property
+    def templates_dir(self) -> Path:
+        return _path(self._templates_dir)
+
+    @property
+    def log_folder(self) -> str:
+        return self._log_dir
 
     @property
     def server(self) -> str:
@@ -115,7 +146,7 @@ class Settings:
 
     def require_account(self) -> None:
         """Raise unless the settings name an account that mail can be sent from."""
-        where = self.env_file or f"the environment, and there is no {DEFAULT_ENV_FILE} in {Path.cwd()}"
+        where = self._env_file or f"the environment, and there is no {DEFAULT_ENV_FILE} in {os.getcwd()}"
         for key, value in (("SMTP_HOST", self.smtp_host), ("FROM_ADDRESS", self.from_address)):
             if not value:
                 raise ConfigError(
@@ -124,6 +155,14 @@ class Settings:
                 )
         if not self.from_name:
             raise ConfigError(f"FROM_NAME is not set in {where}: set it to the name you sign your emails with")
+
+
+def _path(text: str | None) -> Path | None:
+    if text is None:
+        return None
+    from pathlib import Path
+
+    return Path(text)
 
 
 def is_loopback(host: str) -> bool:
@@ -156,7 +195,7 @@ def load(env_file: str | os.PathLike | None = None, environ: dict[str, str] | No
         if key in environ:
             values[key] = environ[key]
             origins[key] = "the environment"
-    base = path.parent if path is not None else Path.cwd()
+    base = os.path.dirname(path) if path is not None else os.getcwd()
     try:
         return _validate(values, path, base)
     except ConfigError as exc:
@@ -171,28 +210,29 @@ def _located(exc: ConfigError, origins: dict[str, str]) -> ConfigError:
     return ConfigError(f"{origin}: {text}") if origin and origin not in text else exc
 
 
-def from_values(values: dict[str, str], base: Path | None = None) -> Settings:
+def from_values(values: dict[str, str], base: str | os.PathLike | None = None) -> Settings:
     """Settings from explicit values only (no file, no environment): the demo and tests use it."""
-    return _validate({**KEYS, **values}, None, base or Path.cwd())
+    return _validate({**KEYS, **values}, None, os.fspath(base) if base else os.getcwd())
 
 
-def _pick_env_file(env_file: str | os.PathLike | None) -> Path | None:
+def _pick_env_file(env_file: str | os.PathLike | None) -> str | None:
+    """The .env file to read, as an absolute path with links resolved (None: there is none)."""
     if env_file is None:
-        default = Path(DEFAULT_ENV_FILE)
-        return default.resolve() if default.is_file() else None
-    path = Path(env_file)
-    if not path.is_file():
+        return os.path.realpath(DEFAULT_ENV_FILE) if os.path.isfile(DEFAULT_ENV_FILE) else None
+    path = os.path.normpath(os.fspath(env_file))
+    if not os.path.isfile(path):
         raise ConfigError(
             f"config file {path} not found: run `python send.py setup --env-file {path}` "
             "or copy config.example.env there"
         )
-    return path.resolve()
+    return os.path.realpath(path)
 
 
-def _read_env_file(path: Path) -> list[tuple[int, str, str]]:
+def _read_env_file(path: str) -> list[tuple[int, str, str]]:
     """(line, key, value) for each setting in the file, in order."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not UTF-8 text: save it as UTF-8") from None
     except OSError as exc:
@@ -231,7 +271,7 @@ def _simple_bindings(text: str) -> list[tuple[int, str, str]] | None:
     return bindings
 
 
-def _dotenv_bindings(text: str, path: Path) -> list[tuple[int, str, str]]:
+def _dotenv_bindings(text: str, path: str) -> list[tuple[int, str, str]]:
     from dotenv import dotenv_values
     from dotenv.parser import parse_stream
 
@@ -251,7 +291,7 @@ def _refuse_passwords_in_environment(environ) -> None:
             raise ConfigError(f"{name} is set in the environment: {PASSWORD_FIX} from the environment")
 
 
-def _validate(values: dict[str, str], path: Path | None, base: Path) -> Settings:
+def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
     security = values["SMTP_SECURITY"].strip().lower()
     if security not in SECURITY_MODES:
         raise ConfigError(
@@ -278,7 +318,7 @@ def _validate(values: dict[str, str], path: Path | None, base: Path) -> Settings
             raise ConfigError(f"{exc}: fix it in {path or 'the environment'}") from None
     ca_text = values["SMTP_CA_FILE"].strip()
     ca_file = _resolve(base, ca_text) if ca_text else None
-    if ca_file is not None and not ca_file.is_file():
+    if ca_file is not None and not os.path.isfile(ca_file):
         raise ConfigError(f"SMTP_CA_FILE={ca_text}: no such file: give the path of a PEM certificate file")
     log_text = values["LOG_DIR"].strip()
     templates_text = values["TEMPLATES_DIR"].strip()
@@ -295,8 +335,8 @@ def _validate(values: dict[str, str], path: Path | None, base: Path) -> Settings
         smtp_timeout=_number("SMTP_TIMEOUT", values["SMTP_TIMEOUT"], 0.1, 600),
         from_address=from_address,
         from_name=from_name,
-        log_dir=_resolve(base, log_text) if log_text else PROJECT_DIR / "log",
-        templates_dir=_resolve(base, templates_text) if templates_text else PROJECT_DIR / "templates",
+        log_dir=_resolve(base, log_text) if log_text else os.path.join(PROJECT_FOLDER, "log"),
+        templates_dir=_resolve(base, templates_text) if templates_text else os.path.join(PROJECT_FOLDER, "templates"),
         keyring_backend=values["KEYRING_BACKEND"].strip(),
         send_attempts=_integer("SEND_ATTEMPTS", values["SEND_ATTEMPTS"], 1, 10),
         send_retry_delay=_number("SEND_RETRY_DELAY", values["SEND_RETRY_DELAY"], 0, 60),
@@ -334,9 +374,9 @@ def _business_hours(text: str) -> str:
     return text.strip()
 
 
-def _resolve(base: Path, text: str) -> Path:
-    path = Path(text).expanduser()
-    return path if path.is_absolute() else (base / path).resolve()
+def _resolve(base: str, text: str) -> str:
+    path = os.path.expanduser(text)
+    return path if os.path.isabs(path) else os.path.realpath(os.path.join(base, path))
 
 
 def _integer(key: str, text: str, low: int, high: int) -> int:
@@ -357,3 +397,9 @@ def _number(key: str, text: str, low: float, high: float) -> float:
     if not low <= value <= high:
         raise ConfigError(f"{key}={value:g} is out of range: give a number from {low:g} to {high:g}")
     return value
+
+
+def __getattr__(name: str):
+    if name == "PROJECT_DIR":  # the project folder as a Path, made on first use (see PROJECT_FOLDER)
+        return _path(PROJECT_FOLDER)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

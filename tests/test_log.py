@@ -420,6 +420,15 @@ def test_commands_that_do_not_send_import_no_mail_or_template_library(tmp_path, 
     assert not any(name == "email" or name.startswith("email.") for name in names)  # not even the parser
 
 
+def test_listing_the_log_imports_no_pathlib(tmp_path):
+    """pathlib (with the urllib.parse and ipaddress it imports) is ~3 ms of `send.py log`'s start-up."""
+    log = SentLog(tmp_path / "log")
+    add(log, "aaa111111111", "a@acme.example", "Hi", [("sent", NOW, SENT)])
+    (tmp_path / "my.env").write_text(f"LOG_DIR={tmp_path / 'log'}\nFROM_NAME=Alex\n", encoding="utf-8")
+    for args in (["log"], ["log", "--env-file", "my.env", "--status", "sent"], ["--help"]):
+        assert "pathlib" not in imported_modules(tmp_path, *args), args
+
+
 def test_show_grep_and_recovering_a_send_import_no_mail_or_template_library(tmp_path):
     log = SentLog(tmp_path / "log")
     add(log, "aaa111111111", "a@acme.example", "Hi", [("sent", NOW, SENT)], body="Grüße aus Zürich\n")

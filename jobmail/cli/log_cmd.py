@@ -59,7 +59,7 @@ def run(args) -> int:
     from ..sentlog import SentLog
 
     settings = settings_from(args, require_account=False)
-    log = SentLog(settings.log_dir, on_warning=lambda text: err(f"warning: {text}"))
+    log = SentLog(settings.log_folder, on_warning=lambda text: err(f"warning: {text}"))
     try:
         if args.action == "show":
             return show(args, log)
@@ -94,7 +94,7 @@ def list_messages(args, log) -> int:
     elif not records:
         filtered = bool(query)
         out(
-            f"No message matches these filters (in {log.path})." if filtered else f"The sent log is empty ({log.path})."
+            f"No message matches these filters (in {log.file})." if filtered else f"The sent log is empty ({log.file})."
         )
     else:
         from ..logview import summary, table
