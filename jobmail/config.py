@@ -141,6 +141,11 @@ class Settings:
         return self._log_dir
 
     @property
+    def needs_password(self) -> bool:
+        """Whether a send logs in for sure (encrypted); with `none` (loopback only) only if the server asks."""
+        return self.smtp_security != "none"
+
+    @property
     def server(self) -> str:
         return f"{self.smtp_host}:{self.smtp_port}"
 

@@ -155,7 +155,7 @@ def deliver(
 
     kwargs = {"sleep": sleep} if sleep is not None else {}
     password = password or password_provider(settings)
-    if settings.smtp_security != "none":
+    if settings.needs_password:
         try:
             password()  # a missing password or keyring fails here, before any connection
         except Exception as exc:

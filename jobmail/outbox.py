@@ -236,8 +236,9 @@ class Outbox:
         return current
 
     def check_password(self) -> None:
-        """Fetch the password now (once per Outbox): a missing one fails before anything is claimed."""
-        if self.settings.smtp_security != "none":
+        """Fetch the password now (once per Outbox): a missing one fails before anything is claimed
+        (deliver() fetches it first too, under the same rule, but by then the message is claimed)."""
+        if self.settings.needs_password:
             self.password()
 
     # -- internals -----------------------------------------------------------------------------
