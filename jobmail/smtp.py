@@ -390,8 +390,9 @@ def _reply_hint(code: int, what: str, text: str = "") -> str:
 def _unknown(settings: Settings, detail: str) -> OutcomeUnknown:
     return OutcomeUnknown(
         f"the connection to {settings.server} was lost after the message was sent and before the server "
-        f"confirmed it ({detail}): it may have been delivered; check your mail account's Sent folder, "
-        "and only if it is not there send it again on purpose with the same command and --force"
+        f"confirmed it ({detail}): it may have been delivered; check your mail account's Sent folder "
+        "(with --bcc-self: your inbox), and only if it is not there send it again on purpose with the same "
+        "command and --force"
     )
 
 
