@@ -149,6 +149,35 @@ def _split_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+REDATE_TOLERANCE = 60.0  # seconds: a queued message sent this close to its Date keeps it
+
+
+def redate(data: bytes, when: datetime) -> bytes | None:
+    """The message with its Date header set to `when` (shown in the local zone, as build_message does),
+    or None when its Date is already within REDATE_TOLERANCE of `when`.
+
+    A scheduled message is dated at its due time when it is queued; one sent early (`outbox send-now`),
+    late (held as overdue, or retried after a failure) would otherwise carry a date in the future or
+    the past, which readers and spam filters see. Only the Date line changes; Message-ID stays.
+    """
+    from email.utils import format_datetime, parsedate_to_datetime
+
+    head, separator, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    for index, line in enumerate(lines):
+        if line[:5].lower() != b"date:":
+            continue
+        try:
+            stamp = parsedate_to_datetime(line[5:].decode("ascii").strip())
+        except (UnicodeDecodeError, TypeError, ValueError):
+            stamp = None
+        if stamp is not None and stamp.tzinfo is not None and abs((stamp - when).total_seconds()) <= REDATE_TOLERANCE:
+            return None
+        lines[index] = b"Date: " + format_datetime(when.astimezone()).encode("ascii")
+        return b"\r\n".join(lines) + separator + body
+    return None
+
+
 def build_message(draft: Draft, envelope: Envelope, now: datetime, max_bytes: int):
     """Build the EmailMessage: every header a careful server and spam filter expect."""
     from email.message import EmailMessage

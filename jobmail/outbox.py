@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from .compose import redate
 from .config import Settings
 from .delivery import deliver, duplicate_guard, password_provider, recover_interrupted, refuse_duplicate, sender_lock
 from .errors import InputError, OutcomeUnknown, SendError
@@ -299,6 +300,10 @@ class Outbox:
             record = self.log.append({"id": message_id, **fields, "status": "failed", "error": error})
             return Outcome(message_id, "failed", record, error)
         self.check_password()  # a missing password raises here, leaving the message scheduled
+        redated = redate(data, self.clock())
+        if redated is not None:  # sent early or late: dated with the time it goes out, stored as sent
+            data = redated
+            self.log.store_message(message_id, data)
         last: dict = {}
 
         def remember(status: str, record: dict) -> None:

@@ -181,6 +181,44 @@ def test_send_now_sends_before_the_due_time(box):
     assert len(box.received) == 1
 
 
+def date_of(data: bytes):
+    from email.utils import parsedate_to_datetime
+
+    head = data.partition(b"\r\n\r\n")[0].decode("ascii")
+    (line,) = [line for line in head.split("\r\n") if line.lower().startswith("date:")]
+    return parsedate_to_datetime(line[5:].strip())
+
+
+@pytest.mark.parametrize("early", [True, False])
+def test_a_message_sent_early_or_late_is_dated_when_it_goes_out(box, early):
+    due = SATURDAY + timedelta(days=2)
+    prepared = box.prepare(now=due)  # as `send --at` does: dated at its due time
+    box.outbox.schedule(prepared, due, "")
+    if early:  # send-now two days ahead
+        sent_at = SATURDAY
+        assert box.outbox.send_now(prepared.id).action == "sent"
+    else:  # held as overdue, then sent on purpose the next day
+        sent_at = due + timedelta(days=1)
+        box.clock.set(sent_at)
+        assert box.outbox.process(prepared.id).action == "overdue"
+        assert box.outbox.send_now(prepared.id).action == "sent"
+    (received,) = box.received
+    assert date_of(received.data) == sent_at
+    assert message_id_of(received.data) == prepared.record["message_id"]  # the same message
+    assert box.outbox.log.read_message(prepared.id) == received.data  # the copy kept is what was sent
+    body = prepared.data.partition(b"\r\n\r\n")[2]
+    assert received.data.endswith(body)
+
+
+def test_a_message_sent_on_time_keeps_its_bytes(box):
+    due = SATURDAY + timedelta(hours=1)
+    prepared = box.prepare(now=due)
+    box.outbox.schedule(prepared, due, "")
+    box.clock.set(due + timedelta(seconds=30))
+    assert [o.action for o in box.outbox.run_due()] == ["sent"]
+    assert box.received[0].data == prepared.data
+
+
 def test_cancel_wins_before_the_send_and_is_told_it_lost_after(box):
     first = box.schedule(SATURDAY + timedelta(hours=1), company="Acme")
     record = box.outbox.cancel(first.id)
