@@ -87,6 +87,8 @@ def render(templates_dir: Path, name: str, variables: dict[str, object]) -> Draf
 
 
 def _template_path(templates_dir: Path, name: str) -> Path:
+    if not Path(templates_dir).is_dir():
+        raise TemplateError(f"the templates folder {templates_dir} does not exist: check TEMPLATES_DIR in your .env")
     path = templates_dir / (name + TEXT_SUFFIX)
     if not _NAME.match(name) or not path.is_file():
         known = ", ".join(list_templates(templates_dir)) or "none"

@@ -320,7 +320,7 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
         try:
             from_address = normalize_address(from_address, "FROM_ADDRESS")
         except InputError as exc:
-            raise ConfigError(f"{exc}: fix it in {path or 'the environment'}") from None
+            raise ConfigError(str(exc).rstrip(".")) from None  # load() prefixes where it was set
     ca_text = values["SMTP_CA_FILE"].strip()
     ca_file = _resolve(base, ca_text) if ca_text else None
     if ca_file is not None and not os.path.isfile(ca_file):

@@ -51,7 +51,7 @@ def _keyring(backend: str = ""):
         except Exception as exc:  # the backend's own import or init failed: say which, not why in full
             raise CredentialError(
                 f"KEYRING_BACKEND={backend} cannot be loaded ({type(exc).__name__}): "
-                "fix the name or remove the line to use the system keyring"
+                "fix the name, or unset it (in .env or the environment) to use the system keyring"
             ) from None
     elif not os.environ.get("PYTHON_KEYRING_BACKEND"):
         _refuse_plaintext_by_accident(keyring)

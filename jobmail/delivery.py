@@ -15,7 +15,7 @@ from datetime import datetime
 from .compose import Draft, Envelope, build_message, message_bytes, render
 from .config import Settings
 from .errors import DuplicateError, OutcomeUnknown, SendError
-from .sentlog import MAY_HAVE_GONE, PENDING, SentLog, new_id
+from .sentlog import MAY_HAVE_GONE, PENDING, SentLog, new_id, shown_local
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def refuse_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = PEN
         return
     short = earlier["id"][:8]
     if earlier["status"] in PENDING:
-        due = _local(earlier.get("due") or earlier["time"])
+        due = shown_local(earlier.get("due") or earlier["time"])
         raise DuplicateError(
             f"this message is already in the outbox ({earlier['status']}, due {due}, id {short}): nothing new "
             f"sent; send it now with `python send.py outbox send-now {short}`, cancel it with "
@@ -90,14 +90,10 @@ def refuse_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = PEN
         earlier["status"], f"was already {earlier['status']}"
     )
     raise DuplicateError(
-        f"this message {status} to {', '.join(earlier['to'])} on {_local(earlier['time'])} "
+        f"this message {status} to {', '.join(earlier['to'])} on {shown_local(earlier['time'])} "
         f"(id {short}): nothing sent; see `python send.py log show {short}`, "
         "or add --force to send it again"
     )
-
-
-def _local(stamp: str) -> str:
-    return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def password_provider(settings: Settings) -> Callable[[], str]:

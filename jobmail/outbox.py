@@ -47,7 +47,7 @@ from .compose import redate
 from .config import Settings
 from .delivery import deliver, duplicate_guard, password_provider, recover_interrupted, refuse_duplicate, sender_lock
 from .errors import InputError, OutcomeUnknown, SendError
-from .sentlog import MAY_HAVE_GONE, PENDING, SentLog, timestamp, utc_now
+from .sentlog import MAY_HAVE_GONE, PENDING, SentLog, shown_local, timestamp, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -333,7 +333,7 @@ def _claimable(current: dict) -> bool:
 
 
 def _not_pending(current: dict, verb: str) -> str:
-    short, status, when = current["id"][:8], current.get("status"), current.get("time", "?")
+    short, status, when = current["id"][:8], current.get("status"), shown_local(current.get("time", "?"))
     see = f"see `python send.py log show {short}`"
     if _due_of(current) is None:
         return f"cannot {verb} {short}: it was never scheduled (it is {status}, since {when}); {see}"

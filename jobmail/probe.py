@@ -260,7 +260,12 @@ def _starttls(conn: smtplib.SMTP, settings: Settings, context: ssl.SSLContext) -
             Failure(
                 f"{settings.server} does not offer STARTTLS, so nothing can be sent there encrypted",
                 "check SMTP_HOST and SMTP_PORT (starttls is usually port 587); if the port is 465, set "
-                "SMTP_SECURITY=ssl. jobmail never sends in plain text to another machine",
+                "SMTP_SECURITY=ssl. jobmail never sends in plain text to another machine"
+                + (
+                    " (for a test server on this machine without TLS: SMTP_SECURITY=none)"
+                    if is_loopback(settings.smtp_host)
+                    else ""
+                ),
             )
         )
     conn.starttls(context=context)

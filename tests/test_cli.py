@@ -100,3 +100,40 @@ def test_an_old_python_is_told_what_it_needs():
     result = subprocess.run([old, str(SEND_PY), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "jobmail needs Python 3.11 or newer" in result.stderr and "Traceback" not in result.stderr
+
+
+def one_error(result) -> str:
+    """The single `error:` line of a failed command (and no traceback)."""
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_mistakes_a_newcomer_made_get_the_right_hint(make_account):
+    from conftest import WITHDRAW_ARGS
+
+    account = make_account("starttls")
+    empty_at = account.run(*WITHDRAW_ARGS, "--dry-run", "--at", "")
+    assert empty_at.returncode == 2 and "--at needs a time" in one_error(empty_at)
+
+    queued = account.run(*WITHDRAW_ARGS, "--dry-run", "--at", "+2d")
+    assert queued.returncode == 0, queued.stderr
+    assert "without --dry-run to queue it for that time." in queued.stdout
+    now = account.run(*WITHDRAW_ARGS, "--dry-run")
+    assert "without --dry-run to send it." in now.stdout
+
+    values = {"SMTP_HOST": "127.0.0.1", "FROM_ADDRESS": "alex@example.com", "FROM_NAME": "Alex Example"}
+    account.write_env(**values, TEMPLATES_DIR=str(account.home / "no-such-folder"))
+    missing = account.run(*WITHDRAW_ARGS, "--dry-run")
+    assert missing.returncode == 2
+    assert f"templates folder {account.home / 'no-such-folder'} does not exist" in one_error(missing)
+
+    account.write_env(**{**values, "FROM_ADDRESS": "alex@"})
+    bad = one_error(account.run("log"))
+    assert bad.startswith(f"error: {account.env_file}, line 2: FROM_ADDRESS: 'alex@' is not a valid email address")
+    assert "the environment" not in bad and not bad.endswith(".")
+
+    account.env_file.unlink()
+    no_account = account.run("password", "set", "--stdin", env_file=False, input="x\n")
+    assert no_account.returncode != 0 and "python send.py setup" in one_error(no_account)

@@ -151,6 +151,8 @@ def run(args) -> int:
     from datetime import UTC, datetime
 
     at = getattr(args, "at", None)
+    if at is not None and not at.strip():
+        raise InputError("--at needs a time, like 14:30, tomorrow 9:00, +45m or next-business-morning")
     if (getattr(args, "tz", None) or getattr(args, "no_wait", False)) and not at:
         raise InputError("--tz and --no-wait only go with --at WHEN: add --at, or drop them to send now")
     settings = settings_from(args)
@@ -173,7 +175,8 @@ def run(args) -> int:
         for line in preview_lines(prepared.data):
             out(line)
         out("")
-        out(">>> This was a dry run: nothing was sent. Run the same command without --dry-run to send it.")
+        then = "queue it for that time" if due is not None else "send it"
+        out(f">>> This was a dry run: nothing was sent. Run the same command without --dry-run to {then}.")
         return EXIT_OK
     if due is not None:
         from .outbox_cmd import schedule_prepared

@@ -229,7 +229,7 @@ def ask_account(args, answers: Answers) -> dict[str, str]:
     ca_file = ""
     if args.ca_file is not None:
         ca_file = _ca_file(args.ca_file)
-    elif chosen is None or chosen.ca_file:
+    elif security != "none" and (chosen is None or chosen.ca_file):  # none: no TLS, so no certificate
         what = "Bridge's exported certificate" if chosen is not None else "An extra certificate to trust"
         ca_file = answers.get(
             f"{what} (SMTP_CA_FILE: a PEM file; Enter for none)", "--ca-file", None, "", _ca_file, optional=True
