@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from . import credentials, providers
 from .config import DEFAULT_PORTS, Settings, is_loopback
 from .errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_SEND_FAILED, CredentialError, SendError
-from .smtp import authenticate, classify, local_hostname, redact, reply_text, ssl_context
+from .smtp import authenticate, classify, local_hostname, plain_local_hint, redact, reply_text, ssl_context
 
 # keyring's stand-ins for "no backend": they store nothing.
 NO_BACKENDS = ("keyring.backends.fail.Keyring", "keyring.backends.null.Keyring")
@@ -260,12 +260,7 @@ def _starttls(conn: smtplib.SMTP, settings: Settings, context: ssl.SSLContext) -
             Failure(
                 f"{settings.server} does not offer STARTTLS, so nothing can be sent there encrypted",
                 "check SMTP_HOST and SMTP_PORT (starttls is usually port 587); if the port is 465, set "
-                "SMTP_SECURITY=ssl. jobmail never sends in plain text to another machine"
-                + (
-                    " (for a test server on this machine without TLS: SMTP_SECURITY=none)"
-                    if is_loopback(settings.smtp_host)
-                    else ""
-                ),
+                "SMTP_SECURITY=ssl. jobmail never sends in plain text to another machine" + plain_local_hint(settings),
             )
         )
     conn.starttls(context=context)

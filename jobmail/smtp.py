@@ -152,11 +152,20 @@ def _greet(conn: smtplib.SMTP, settings: Settings) -> None:
     _expect((code, reply), (250,), settings, "the greeting (EHLO and HELO)")
 
 
+def plain_local_hint(settings: Settings) -> str:
+    """For a server without STARTTLS on this machine (a test server): the setting that fits it."""
+    return (
+        " (for a test server on this machine without TLS: SMTP_SECURITY=none)"
+        if is_loopback(settings.smtp_host)
+        else ""
+    )
+
+
 def _starttls(conn: smtplib.SMTP, settings: Settings) -> None:
     if not conn.has_extn("starttls"):
         raise SendError(
             f"{settings.server} does not offer STARTTLS, so nothing was sent (not even the password): "
-            "check SMTP_HOST and SMTP_PORT (use SMTP_SECURITY=ssl for port 465)"
+            "check SMTP_HOST and SMTP_PORT (use SMTP_SECURITY=ssl for port 465)" + plain_local_hint(settings)
         )
     code, reply = conn.starttls(context=ssl_context(settings))
     if code != 220:

@@ -142,6 +142,7 @@ def test_no_starttls_offered_sends_nothing_in_plaintext(make_account, password):
     result = account.run(*WITHDRAW_ARGS)
     assert result.returncode == 1
     assert "does not offer STARTTLS" in result.stderr
+    assert "SMTP_SECURITY=none" in result.stderr  # the server is on this machine: a test server
     assert account.server.messages == [] and account.server.auth_attempts == []
 
 
