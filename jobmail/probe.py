@@ -138,9 +138,9 @@ def check(
         on_step(step)
         return step.ok
 
-    backend = backend_step(settings.keyring_backend, environ)
-    if backend is not None:
-        add(backend)
+    # With TLS a login always follows, so a missing keyring is told first, before any connection. With
+    # `none` (a server on this machine) a login happens only if the server asks: the keyring is checked then.
+    if settings.needs_password and not _backend_ok(settings, environ, add):
         return result
     conn = _connect(settings, add)
     if conn is None:
@@ -161,12 +161,19 @@ def check(
         if not _needs_login(conn, settings):
             add(Step("login", "login", True, "the server on this machine asks for no login", mark="skipped"))
             return result
+        if not settings.needs_password and not _backend_ok(settings, environ, add):
+            return result
         password = _password(settings, password_command, add)
         if password is not None:
             _login(conn, settings, password, password_command, add)
     finally:
         _close(conn)
     return result
+
+
+def _backend_ok(settings: Settings, environ: Mapping[str, str] | None, add: Callable[[Step], bool]) -> bool:
+    failed = backend_step(settings.keyring_backend, environ)
+    return failed is None or add(failed)
 
 
 def backend_step(backend: str = "", environ: Mapping[str, str] | None = None) -> Step | None:

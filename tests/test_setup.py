@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import KEYRING_BACKEND, USERNAME
+from conftest import KEYRING_BACKEND, USERNAME, WITHDRAW_ARGS
 
 from jobmail import config, providers
 from jobmail.cli.setup_cmd import quote, render_env
@@ -309,6 +309,25 @@ def test_check_a_local_server_without_tls_or_login(make_account):
     assert "TLS ... off (SMTP_SECURITY=none" in result.stdout
     assert "login ... skipped" in result.stdout and "keyring:" not in result.stdout
     assert account.server.messages == []
+
+
+def test_a_local_server_without_login_needs_no_keyring(make_account):
+    """SMTP_SECURITY=none to a server that asks for no login: no password is involved, so a machine
+    without a keyring can still check and send (as the send itself never reads the keyring then)."""
+    account = make_account("none", auth=False, KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    result = account.run("check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "login ... skipped" in result.stdout and "keyring" not in result.stdout
+    sent = account.run(*WITHDRAW_ARGS)
+    assert sent.returncode == 0, sent.stderr
+    assert len(account.server.messages) == 1
+
+
+def test_a_local_server_that_asks_for_login_needs_the_keyring(make_account):
+    account = make_account("none", auth=True, KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    result = account.run("check")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "no usable keyring backend" in result.stdout + result.stderr
 
 
 def test_check_without_a_stored_password_exits_2(make_account):
