@@ -30,6 +30,21 @@ KEYRING_BACKEND = "keyrings.alt.file.PlaintextKeyring"
 SCRUB = ("SMTP_", "FROM_", "LOG_DIR", "TEMPLATES_DIR", "KEYRING_BACKEND", "PYTHON_KEYRING_BACKEND", "SEND_")
 
 
+def _project_log_state() -> dict[str, tuple[int, int]]:
+    folder = PROJECT / "log"
+    paths = [folder / "sent.jsonl", *sorted((folder / "messages").glob("*"))]
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in paths if p.exists()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def project_log_untouched():
+    """No test may write to the project's own sent log (a user's real records): a command run without
+    LOG_DIR would, so this fails the run if any did."""
+    before = _project_log_state()
+    yield
+    assert _project_log_state() == before, "a test wrote to the project's own log/: give it LOG_DIR"
+
+
 @pytest.fixture(scope="session")
 def password() -> str:
     return "pw-" + secrets.token_urlsafe(18)

@@ -330,6 +330,25 @@ def test_a_local_server_that_asks_for_login_needs_the_keyring(make_account):
     assert "no usable keyring backend" in result.stdout + result.stderr
 
 
+def test_setup_for_a_local_test_server_stores_no_password(make_account, tmp_path):
+    """README, "A test server on this machine": --security none to a server that asks for no login
+    writes the settings and checks them without a password or a keyring (none is usable here)."""
+    account = make_account("none", auth=False)
+    no_keyring = "keyring.backends.fail.Keyring"
+    account.env = {**account.env, "PYTHON_KEYRING_BACKEND": no_keyring, "LOG_DIR": str(account.log_dir)}
+    new_env = tmp_path / "test.env"
+    argv = ["setup", "--env-file", str(new_env), "--address", USERNAME, "--name", "Alex Example"]
+    argv += ["--host", LOOPBACK, "--port", str(account.server.port), "--security", "none", "--yes"]
+    result = account.run(*argv, env_file=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No password stored" in result.stdout and "login ... skipped" in result.stdout
+    values = env_values(new_env)
+    assert values["SMTP_SECURITY"] == "none" and "KEYRING_BACKEND" not in values
+    sent = account.run(*WITHDRAW_ARGS, "--env-file", str(new_env), env_file=False)
+    assert sent.returncode == 0, sent.stderr
+    assert len(account.server.messages) == 1
+
+
 def test_check_without_a_stored_password_exits_2(make_account):
     account = make_account("starttls")
     result = account.run("check")

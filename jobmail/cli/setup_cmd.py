@@ -145,11 +145,18 @@ def run(args) -> int:
         can_ask=tty or not args.password_stdin,
         flag_mode=any(getattr(args, key) is not None for key in ACCOUNT_FLAGS),
     )
-    no_backend = backend_step(args.keyring_backend, os.environ)
-    if no_backend is not None:
+    def keyring_missing() -> int | None:
+        no_backend = backend_step(args.keyring_backend, os.environ)
+        if no_backend is None:
+            return None
         print_failure(no_backend)
         out("Nothing was written.")
         return no_backend.exit_code
+
+    # Told before any question, unless --security none: a server on this machine may ask for no login.
+    local_plain = args.security == "none" and not args.password_stdin
+    if not local_plain and (code := keyring_missing()) is not None:
+        return code
     if env_path.exists() and not args.yes:
         if not tty:
             raise InputError(
@@ -162,15 +169,22 @@ def run(args) -> int:
 
     values = ask_account(args, answers)
     settings = _validated(values, env_path)
-    backend = backend_name(args.keyring_backend)
-    password = _read_password(args, tty, f"Password for {settings.smtp_username} at {settings.smtp_host}")
-    set_password(settings.smtp_host, settings.smtp_username, password, args.keyring_backend)
-    del password
-    out(f"Stored the password for {settings.smtp_username} at {settings.smtp_host} in {backend}.")
-    note = storage_note(args.keyring_backend)
-    if note:
-        out(note)
-    write_env(env_path, {**values, "KEYRING_BACKEND": backend}, replace=env_path.exists())
+    if local_plain:
+        out(
+            "No password stored: SMTP_SECURITY=none is for a server on this machine that asks for no login "
+            "(if yours asks for one, run `python send.py password set`)."
+        )
+    else:
+        backend = backend_name(args.keyring_backend)
+        password = _read_password(args, tty, f"Password for {settings.smtp_username} at {settings.smtp_host}")
+        set_password(settings.smtp_host, settings.smtp_username, password, args.keyring_backend)
+        del password
+        out(f"Stored the password for {settings.smtp_username} at {settings.smtp_host} in {backend}.")
+        note = storage_note(args.keyring_backend)
+        if note:
+            out(note)
+        values = {**values, "KEYRING_BACKEND": backend}
+    write_env(env_path, values, replace=env_path.exists())
     out(f"Wrote {env_path} (no password in it).")
     return _check(env_path, args)
 
