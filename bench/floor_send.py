@@ -12,19 +12,18 @@ loads them before it connects. With `--overlap` as well, a thread loads the CAs,
 STARTTLS while the main thread imports: the bound for a send that hides its imports behind the network.
 """
 
-import importlib
 import smtplib
 import socket
 import ssl
 import sys
-import threading
 
 args = sys.argv[1:]
 modules, overlap = [], False
-if args[:1] == ["--import"]:
-    modules, args = args[1].split(","), args[2:]
-if args[:1] == ["--overlap"]:
-    overlap, args = True, args[1:]
+while args[:1] in (["--import"], ["--overlap"]):  # either order; the plain floor imports nothing more
+    if args[0] == "--overlap":
+        overlap, args = True, args[1:]
+    else:
+        modules, args = [name for name in args[1].split(",") if name], args[2:]
 host, port, username, ca_file, eml, sender, *recipients = args
 password = sys.stdin.readline().rstrip("\r\n")
 with open(eml, "rb") as f:
@@ -42,10 +41,15 @@ def connect() -> None:
 
 
 if overlap:
+    import threading
+
     worker = threading.Thread(target=connect)
     worker.start()
-for name in modules:
-    importlib.import_module(name)
+if modules:
+    import importlib
+
+    for name in modules:
+        importlib.import_module(name)
 if overlap:
     worker.join()
 else:

@@ -371,29 +371,32 @@ def targets_table(by: dict[str, Command], facts: dict) -> str:
 
 
 def bound_lines(by: dict[str, Command]) -> list[str]:
-    """What the floor plus the mandated imports alone measures: no send that uses them can be faster."""
+    """What the floor plus the mandated imports alone measures, and which send targets it rules out."""
     floor, mm = by["floor (smtplib)"], by.get("mailmerge 2.3.0")
+    rows = (by[BOUND], by[OVERLAPPED])
 
     def ratios(row: Command) -> str:
-        return f"**{paired_ratio(row, floor):.2f}x the floor**" + (
-            f" and {paired_ratio(row, mm):.2f}x mailmerge" if mm else ""
-        )
+        text = f"**{paired_ratio(row, floor):.2f}x the floor**"
+        return text + (f" and {paired_ratio(row, mm):.2f}x mailmerge" if mm else "")
 
-    best = min((by[BOUND], by[OVERLAPPED]), key=lambda row: paired_ratio(row, floor))
-    reachable = paired_ratio(best, floor) <= TARGETS["floor"] and (
-        mm is None or paired_ratio(best, mm) <= TARGETS["mailmerge"]
-    )
+    # each target against the better of the two rows for it
+    judged = [("1.6x the floor", min(paired_ratio(row, floor) for row in rows), TARGETS["floor"])]
+    if mm is not None:
+        judged.append(("0.8x mailmerge", min(paired_ratio(row, mm) for row in rows), TARGETS["mailmerge"]))
+    verdicts = [
+        f"`send` <= {name}: "
+        + ("**out of reach**" if best > target else "not ruled out")
+        + f" (best bound {best:.2f}x)"
+        for name, best, target in judged
+    ]
     return [
         f"Lower bound: the floor that also imports {', '.join(f'`{m}`' for m in MANDATED)} and uses none of "
         f"them measures {ratios(by[BOUND])} in this run (row `{BOUND}`); with the connection and STARTTLS done "
         f"in a thread while it imports, {ratios(by[OVERLAPPED])} (row `{OVERLAPPED}`). Jinja2 and keyring are "
-        "the design card's template engine and password store, and a send does more than import them, so "
-        "a send cannot beat the better of these rows: the two send targets are "
-        + (
-            "not ruled out by it on this machine (it is a bound, not a result)."
-            if reachable
-            else "**out of reach** on this machine while both are used."
-        ),
+        "the design card's template engine and password store, and a send does all this and more (parse its "
+        "arguments, read `.env`, render, check, log), so it can at best come near the better row, not far "
+        "below it. On that bound, in this run: " + "; ".join(verdicts) + ". These are medians: a bound within "
+        "a few percent of its target is for the noise of the run to decide.",
         "",
     ]
 

@@ -88,7 +88,10 @@ def render(templates_dir: Path, name: str, variables: dict[str, object]) -> Draf
 
 def _template_path(templates_dir: Path, name: str) -> Path:
     if not Path(templates_dir).is_dir():
-        raise TemplateError(f"the templates folder {templates_dir} does not exist: check TEMPLATES_DIR in your .env")
+        raise TemplateError(
+            f"the templates folder {templates_dir} does not exist: set TEMPLATES_DIR (in .env) to the folder "
+            f"that holds your NAME{TEXT_SUFFIX} files, or unset it to use the project's templates/"
+        )
     path = templates_dir / (name + TEXT_SUFFIX)
     if not _NAME.match(name) or not path.is_file():
         known = ", ".join(list_templates(templates_dir)) or "none"
@@ -169,15 +172,25 @@ def redate(data: bytes, when: datetime) -> bytes | None:
     for index, line in enumerate(lines):
         if line[:5].lower() != b"date:":
             continue
+        unfolded = b" ".join([line[5:], *_continuation(lines, index + 1)])
         try:
-            stamp = parsedate_to_datetime(line[5:].decode("ascii").strip())
+            stamp = parsedate_to_datetime(unfolded.decode("ascii").strip())
         except (UnicodeDecodeError, TypeError, ValueError):
             stamp = None
         if stamp is not None and stamp.tzinfo is not None and abs((stamp - when).total_seconds()) <= REDATE_TOLERANCE:
             return None
-        lines[index] = b"Date: " + format_datetime(when.astimezone()).encode("ascii")
+        end = index + 1 + len(_continuation(lines, index + 1))  # a folded Date goes whole
+        lines[index:end] = [b"Date: " + format_datetime(when.astimezone()).encode("ascii")]
         return b"\r\n".join(lines) + separator + body
     return None
+
+
+def _continuation(lines: list[bytes], start: int) -> list[bytes]:
+    """The folded continuation lines (starting with a space or tab) of the header line before `start`."""
+    end = start
+    while end < len(lines) and lines[end][:1] in (b" ", b"\t"):
+        end += 1
+    return lines[start:end]
 
 
 def build_message(draft: Draft, envelope: Envelope, now: datetime, max_bytes: int):

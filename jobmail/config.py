@@ -118,7 +118,8 @@ class Settings:
 
     def replace(self, **changes) -> Settings:
         """A copy with some fields changed (like dataclasses.replace)."""
-        return Settings(**{**{n: getattr(self, n) for n in self.FIELDS}, **changes})
+        own = {n: getattr(self, f"_{n}" if n in PATH_FIELDS else n) for n in SETTINGS_FIELDS}
+        return Settings(**{**own, **changes})
 
     @property
     def env_file(self) -> Path | None:
@@ -224,7 +225,7 @@ def _pick_env_file(env_file: str | os.PathLike | None) -> str | None:
     """The .env file to read, as an absolute path with links resolved (None: there is none)."""
     if env_file is None:
         return os.path.realpath(DEFAULT_ENV_FILE) if os.path.isfile(DEFAULT_ENV_FILE) else None
-    path = os.path.normpath(os.fspath(env_file))
+    path = os.fspath(env_file)  # resolved by the OS (realpath), not on the text: `link/../x.env` is as the OS sees it
     if not os.path.isfile(path):
         raise ConfigError(
             f"config file {path} not found: run `python send.py setup --env-file {path}` "
@@ -380,8 +381,11 @@ def _business_hours(text: str) -> str:
 
 
 def _resolve(base: str, text: str) -> str:
+    """A folder or file named in .env: relative to the .env's folder, `~` expanded. On Windows a path
+    rooted without a drive (`\\jobmail\\log`) takes the .env's drive, as pathlib would."""
     path = os.path.expanduser(text)
-    return path if os.path.isabs(path) else os.path.realpath(os.path.join(base, path))
+    fully_absolute = os.path.isabs(path) and (os.name != "nt" or os.path.splitdrive(path)[0])
+    return path if fully_absolute else os.path.realpath(os.path.join(base, path))
 
 
 def _integer(key: str, text: str, low: int, high: int) -> int:

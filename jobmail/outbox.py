@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .compose import redate
 from .config import Settings
 from .delivery import deliver, duplicate_guard, password_provider, recover_interrupted, refuse_duplicate, sender_lock
 from .errors import InputError, OutcomeUnknown, SendError
@@ -133,7 +132,7 @@ class Outbox:
         password: Callable[[], str] | None = None,
     ):
         self.settings = settings
-        self.log = log if log is not None else SentLog(settings.log_dir)
+        self.log = log if log is not None else SentLog(settings.log_folder)
         self.clock = clock
         self.password = password or password_provider(settings)
         self.overdue_after = max(timedelta(hours=settings.overdue_after_hours), OVERDUE_GRACE)
@@ -277,6 +276,21 @@ class Outbox:
                     return self._hold(message_id, current)
             return self._deliver(message_id, current, on_event)
 
+    def _redated(self, message_id: str, data: bytes) -> bytes:
+        """Sent early or late: dated with the time it goes out, and stored so, since the copy kept must be
+        what was sent. If that copy cannot be replaced (a full disk, a file held open on Windows), the
+        message goes out as stored, with its due-time date, rather than not at all."""
+        from .compose import redate
+
+        redated = redate(data, self.clock())
+        if redated is None:
+            return data
+        try:
+            self.log.store_message(message_id, redated)
+        except OSError:
+            return data
+        return redated
+
     def _hold(self, message_id: str, current: dict) -> Outcome:
         late = self.clock() - Entry(current).due
         hours = self.settings.overdue_after_hours
@@ -300,10 +314,7 @@ class Outbox:
             record = self.log.append({"id": message_id, **fields, "status": "failed", "error": error})
             return Outcome(message_id, "failed", record, error)
         self.check_password()  # a missing password raises here, leaving the message scheduled
-        redated = redate(data, self.clock())
-        if redated is not None:  # sent early or late: dated with the time it goes out, stored as sent
-            data = redated
-            self.log.store_message(message_id, data)
+        data = self._redated(message_id, data)
         last: dict = {}
 
         def remember(status: str, record: dict) -> None:

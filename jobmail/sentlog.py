@@ -1,7 +1,8 @@
 """The sent log: an append-only JSON Lines file of every state change of every message.
 
 - `sent.jsonl`: one JSON object per line; a message's current state is its last line.
-- `messages/<id>.eml`: the exact bytes of each message, written once.
+- `messages/<id>.eml`: the exact bytes of each message as sent (a queued message sent early or late is
+  re-dated just before it goes out, and its copy replaced whole).
 - `sent.jsonl.lock`: a cross-platform lock (filelock) held for every append and every
   read-then-append, so concurrent processes never interleave or lose records.
 
@@ -262,17 +263,25 @@ class SentLog:
         return full
 
     def store_message(self, message_id: str, data: bytes) -> Path:
-        """Keep the exact bytes of a message, once: written to a temporary file, fsynced, renamed."""
+        """Keep the exact bytes of a message: written to a temporary file, fsynced, renamed over any
+        earlier copy (so a reader sees the old copy or the new one, whole)."""
         self._ensure_dirs()
         target = self.message_path(message_id)
         tmp = target.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
         try:
-            _write_all(fd, data)
-            _fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
+            try:
+                _write_all(fd, data)
+                _fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
         _sync_dir(self.messages_dir)
         return target
 

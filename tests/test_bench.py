@@ -69,6 +69,7 @@ def test_quick_run_writes_every_table(tmp_path):
     # the lower bound is stated with its figure and its verdict
     bound = next(line for line in text.splitlines() if line.startswith("Lower bound:"))
     assert "x the floor**" in bound and ("not ruled out" in bound or "out of reach" in bound), bound
+    assert "`send` <= 1.6x the floor: " in bound
 
 
 def test_bad_option_is_a_one_line_error(tmp_path):

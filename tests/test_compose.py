@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobmail.compose import Envelope, build_message, list_templates, render
+from jobmail.compose import Envelope, build_message, list_templates, redate, render
 from jobmail.config import PROJECT_DIR
 from jobmail.errors import InputError, TemplateError
 
@@ -121,3 +121,21 @@ def test_lint_an_eml_file(make_account, tmp_path):
     assert "$40k" in result.stdout and "disorganized" in result.stdout  # the details to cut, quoted
     assert "[warn] 1. Reasons kept brief" in result.stdout
     assert "Cheers" in result.stdout and "[warn] 7. Professional sign-off" in result.stdout
+
+
+def test_redate_replaces_the_date_line_alone_and_only_when_it_is_off():
+    head = b"From: a@example.com\r\nDate: Mon, 02 Nov 2026 09:00:00 +0000\r\nSubject: Hi\r\n\r\nBody\r\n"
+    assert redate(head, datetime(2026, 11, 2, 9, 0, 45, tzinfo=UTC)) is None  # within a minute: kept
+    later = datetime(2026, 11, 3, 10, 30, tzinfo=UTC)
+    new = redate(head, later)
+    lines = new.split(b"\r\n")
+    assert lines[0] == b"From: a@example.com" and lines[2] == b"Subject: Hi"
+    assert new.endswith(b"\r\n\r\nBody\r\n")
+    from email.utils import parsedate_to_datetime
+
+    assert parsedate_to_datetime(lines[1][5:].decode().strip()) == later
+
+    folded = head.replace(b"Date: Mon,", b"Date:\r\n Mon,")  # a Date folded by another program
+    new = redate(folded, later)
+    assert b"02 Nov" not in new and new.count(b"Date:") == 1 and b"Subject: Hi" in new
+    assert redate(b"Subject: no date\r\n\r\nBody\r\n", later) is None

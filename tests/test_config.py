@@ -152,3 +152,24 @@ def test_the_fast_env_reader_agrees_with_python_dotenv(lines, crlf):
         return  # python-dotenv reads this one itself
     expected = {k: v or "" for k, v in dotenv_values(stream=io.StringIO(text), interpolate=False).items()}
     assert {key: value for _, key, value in fast} == expected
+
+
+def test_settings_replace_gives_back_equal_settings(tmp_path):
+    env = tmp_path / "a.env"
+    env.write_text(f"LOG_DIR={tmp_path}/./log//\nFROM_NAME=Alex\n", encoding="utf-8")
+    settings = load(env, environ={})
+    assert settings.replace() == settings and hash(settings.replace()) == hash(settings)
+    assert settings.log_dir == Path(f"{tmp_path}/log") and isinstance(settings.log_dir, Path)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "symlink"), reason="needs symlinks")
+def test_an_env_file_path_through_a_link_is_resolved_by_the_os(tmp_path, monkeypatch):
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "real" / "x.env").write_text("FROM_NAME=Real\n", encoding="utf-8")
+    (tmp_path / "x.env").write_text("FROM_NAME=Here\n", encoding="utf-8")
+    try:
+        (tmp_path / "link").symlink_to(tmp_path / "real" / "sub", target_is_directory=True)
+    except OSError:
+        pytest.skip("cannot make a symlink here")
+    monkeypatch.chdir(tmp_path)
+    assert load("link/../x.env", environ={}).from_name == "Real"  # as `cat link/../x.env` reads it

@@ -210,6 +210,18 @@ def test_a_message_sent_early_or_late_is_dated_when_it_goes_out(box, early):
     assert received.data.endswith(body)
 
 
+def test_when_the_redated_copy_cannot_be_stored_it_goes_out_as_stored(box):
+    due = SATURDAY + timedelta(days=2)
+    prepared = box.prepare(now=due)
+    box.outbox.schedule(prepared, due, "")
+    blocker = box.log.messages_dir / f"{prepared.id}.tmp"
+    blocker.mkdir()  # the temporary copy cannot be written (as on a full disk)
+    assert box.outbox.send_now(prepared.id).action == "sent"
+    (received,) = box.received
+    assert received.data == prepared.data  # its due-time date, rather than not sent at all
+    assert box.log.read_message(prepared.id) == received.data
+
+
 def test_a_message_sent_on_time_keeps_its_bytes(box):
     due = SATURDAY + timedelta(hours=1)
     prepared = box.prepare(now=due)

@@ -18,7 +18,7 @@ def settings_from(args, require_account: bool = True):
 def sent_log(settings):
     from ..sentlog import SentLog
 
-    return SentLog(settings.log_dir)
+    return SentLog(settings.log_folder)
 
 
 def reconfigure_unless_utf8(stream, **options) -> None:

@@ -77,7 +77,7 @@ def run(args) -> int:
     out("--- the sent log's records for it ---")
     from ..sentlog import SentLog
 
-    for record in SentLog(settings.log_dir).history(prepared.id):
+    for record in SentLog(settings.log_folder).history(prepared.id):
         out(json.dumps(record, ensure_ascii=False))
     out("")
     out("DEMO finished: the message went only to the local server inside this process; nothing left this machine.")

@@ -145,6 +145,7 @@ def run(args) -> int:
         can_ask=tty or not args.password_stdin,
         flag_mode=any(getattr(args, key) is not None for key in ACCOUNT_FLAGS),
     )
+
     def keyring_missing() -> int | None:
         no_backend = backend_step(args.keyring_backend, os.environ)
         if no_backend is None:
