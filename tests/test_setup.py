@@ -130,6 +130,18 @@ def test_setup_scripted_prompts_for_an_unknown_domain(make_account, password, ca
     assert stored_password(account, LOOPBACK, USERNAME, monkeypatch) == password
 
 
+def test_setup_answered_none_asks_no_certificate_and_no_password(make_account, tmp_path):
+    account = make_account("none", auth=False)
+    account.env = {**account.env, "LOG_DIR": str(account.log_dir)}
+    new_env = tmp_path / "local.env"
+    answers = [USERNAME, "Alex Example", LOOPBACK, str(account.server.port), "none", ""]  # "": login name
+    result = account.run("setup", "--env-file", str(new_env), input="\n".join(answers) + "\n", env_file=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SMTP_CA_FILE" not in result.stdout and "Password for" not in result.stdout
+    assert "No password stored" in result.stdout and "login ... skipped" in result.stdout
+    assert env_values(new_env)["SMTP_SECURITY"] == "none"
+
+
 def test_setup_scripted_prompts_for_a_known_provider(make_account, password, ca_file, tmp_path):
     account = make_account("ssl")  # implicit TLS, port-465 style
     new_env = tmp_path / "gmail.env"

@@ -155,8 +155,7 @@ def run(args) -> int:
         return no_backend.exit_code
 
     # Told before any question, unless --security none: a server on this machine may ask for no login.
-    local_plain = args.security == "none" and not args.password_stdin
-    if not local_plain and (code := keyring_missing()) is not None:
+    if not (args.security == "none" and not args.password_stdin) and (code := keyring_missing()) is not None:
         return code
     if env_path.exists() and not args.yes:
         if not tty:
@@ -170,7 +169,7 @@ def run(args) -> int:
 
     values = ask_account(args, answers)
     settings = _validated(values, env_path)
-    if local_plain:
+    if not settings.needs_password and not args.password_stdin:
         out(
             "No password stored: SMTP_SECURITY=none is for a server on this machine that asks for no login "
             "(if yours asks for one, run `python send.py password set`)."
