@@ -211,9 +211,8 @@ def load(env_file: str | os.PathLike | None = None, environ: dict[str, str] | No
 def _located(exc: ConfigError, origins: dict[str, str]) -> ConfigError:
     """The error, prefixed with where its key was set (file and line, or the environment)."""
     text = str(exc)
-    key = re.match(r"[A-Z_]+", text)
-    origin = origins.get(key.group(0)) if key else None
-    return ConfigError(f"{origin}: {text}") if origin and origin not in text else exc
+    origin = origins.get(exc.key) if exc.key else None
+    return ConfigError(f"{origin}: {text}", exc.key) if origin and origin not in text else exc
 
 
 def from_values(values: dict[str, str], base: str | os.PathLike | None = None) -> Settings:
@@ -302,14 +301,16 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
     if security not in SECURITY_MODES:
         raise ConfigError(
             f"SMTP_SECURITY={values['SMTP_SECURITY']!r} is not one of {', '.join(SECURITY_MODES)}: "
-            "use ssl for port 465, starttls for 587"
+            "use ssl for port 465, starttls for 587",
+            "SMTP_SECURITY",
         )
     host = values["SMTP_HOST"].strip()
     if host and (any(ch.isspace() for ch in host) or "/" in host):
-        raise ConfigError(f"SMTP_HOST={host!r} is not a host name: write it like smtp.example.com")
+        raise ConfigError(f"SMTP_HOST={host!r} is not a host name: write it like smtp.example.com", "SMTP_HOST")
     if security == "none" and host and not is_loopback(host):
         raise ConfigError(
-            f"SMTP_SECURITY=none is allowed only for a server on this machine, not {host}: use starttls or ssl"
+            f"SMTP_SECURITY=none is allowed only for a server on this machine, not {host}: use starttls or ssl",
+            "SMTP_SECURITY",
         )
     port_text = values["SMTP_PORT"].strip()
     port = _integer("SMTP_PORT", port_text, 1, 65535) if port_text else DEFAULT_PORTS[security]
@@ -321,16 +322,18 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
         try:
             from_address = normalize_address(from_address, "FROM_ADDRESS")
         except InputError as exc:
-            raise ConfigError(str(exc).rstrip(".")) from None  # load() prefixes where it was set
+            raise ConfigError(str(exc).rstrip("."), "FROM_ADDRESS") from None  # load() says where it was set
     ca_text = values["SMTP_CA_FILE"].strip()
     ca_file = _resolve(base, ca_text) if ca_text else None
     if ca_file is not None and not os.path.isfile(ca_file):
-        raise ConfigError(f"SMTP_CA_FILE={ca_text}: no such file: give the path of a PEM certificate file")
+        raise ConfigError(
+            f"SMTP_CA_FILE={ca_text}: no such file: give the path of a PEM certificate file", "SMTP_CA_FILE"
+        )
     log_text = values["LOG_DIR"].strip()
     templates_text = values["TEMPLATES_DIR"].strip()
     from_name = _display_name(values["FROM_NAME"])
     if "\r" in values["SMTP_USERNAME"] or "\n" in values["SMTP_USERNAME"]:
-        raise ConfigError("SMTP_USERNAME contains a line break: keep it on one line")
+        raise ConfigError("SMTP_USERNAME contains a line break: keep it on one line", "SMTP_USERNAME")
     return Settings(
         env_file=path,
         smtp_host=host,
@@ -363,10 +366,12 @@ def _display_name(text: str) -> str:
     try:
         check_header_value(text, "FROM_NAME")
     except InputError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(str(exc), "FROM_NAME") from None
     name = " ".join(text.split())
     if len(name) > MAX_NAME:
-        raise ConfigError(f"FROM_NAME is {len(name)} characters long: keep it to {MAX_NAME} (the name you sign with)")
+        raise ConfigError(
+            f"FROM_NAME is {len(name)} characters long: keep it to {MAX_NAME} (the name you sign with)", "FROM_NAME"
+        )
     return name
 
 
@@ -376,7 +381,9 @@ _HOURS = re.compile(r"\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5
 def _business_hours(text: str) -> str:
     found = _HOURS.fullmatch(text)
     if found is None or (int(found[1]), int(found[2])) >= (int(found[3]), int(found[4])):
-        raise ConfigError(f"BUSINESS_HOURS={text!r} is not a range of the day: write it like 09:00-17:00")
+        raise ConfigError(
+            f"BUSINESS_HOURS={text!r} is not a range of the day: write it like 09:00-17:00", "BUSINESS_HOURS"
+        )
     return text.strip()
 
 
@@ -392,9 +399,9 @@ def _integer(key: str, text: str, low: int, high: int) -> int:
     try:
         value = int(text.strip())
     except ValueError:
-        raise ConfigError(f"{key}={text!r} is not a whole number: give a number from {low} to {high}") from None
+        raise ConfigError(f"{key}={text!r} is not a whole number: give a number from {low} to {high}", key) from None
     if not low <= value <= high:
-        raise ConfigError(f"{key}={value} is out of range: give a number from {low} to {high}")
+        raise ConfigError(f"{key}={value} is out of range: give a number from {low} to {high}", key)
     return value
 
 
@@ -402,9 +409,9 @@ def _number(key: str, text: str, low: float, high: float) -> float:
     try:
         value = float(text.strip())
     except ValueError:
-        raise ConfigError(f"{key}={text!r} is not a number: give a number from {low:g} to {high:g}") from None
+        raise ConfigError(f"{key}={text!r} is not a number: give a number from {low:g} to {high:g}", key) from None
     if not low <= value <= high:
-        raise ConfigError(f"{key}={value:g} is out of range: give a number from {low:g} to {high:g}")
+        raise ConfigError(f"{key}={value:g} is out of range: give a number from {low:g} to {high:g}", key)
     return value
 
 

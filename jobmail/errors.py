@@ -17,7 +17,12 @@ class JobmailError(Exception):
 
 
 class ConfigError(JobmailError):
-    """The .env file or the environment holds something unusable."""
+    """The .env file or the environment holds something unusable. `key`: the setting at fault, when one
+    is (config.load then says where it was set: the file and line, or the environment)."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 class CredentialError(JobmailError):

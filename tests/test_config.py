@@ -173,3 +173,32 @@ def test_an_env_file_path_through_a_link_is_resolved_by_the_os(tmp_path, monkeyp
         pytest.skip("cannot make a symlink here")
     monkeypatch.chdir(tmp_path)
     assert load("link/../x.env", environ={}).from_name == "Real"  # as `cat link/../x.env` reads it
+
+
+BAD_VALUES = {
+    "SMTP_SECURITY": "tls",
+    "SMTP_HOST": "smtp example.com",
+    "SMTP_PORT": "70000",
+    "SMTP_CA_FILE": "no-such.pem",
+    "SMTP_TIMEOUT": "soon",
+    "FROM_ADDRESS": "alex@",
+    "FROM_NAME": "A" * 80,
+    "SEND_ATTEMPTS": "0",
+    "SEND_RETRY_DELAY": "-1",
+    "MAX_MESSAGE_KB": "x",
+    "BUSINESS_HOURS": "17:00-09:00",
+    "OVERDUE_AFTER_HOURS": "never",
+}
+
+
+@pytest.mark.parametrize("key", sorted(BAD_VALUES))
+def test_a_bad_value_is_located_in_the_file_or_the_environment(tmp_path, monkeypatch, key):
+    monkeypatch.chdir(tmp_path)  # no .env here but ours
+    env = tmp_path / "a.env"
+    env.write_text(f"# line 1\n{key}={BAD_VALUES[key]}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as in_file:
+        load(env, environ={})
+    assert str(in_file.value).startswith(f"{env.resolve()}, line 2: {key}"), str(in_file.value)
+    with pytest.raises(ConfigError) as in_environment:
+        load(None, environ={key: BAD_VALUES[key]})
+    assert str(in_environment.value).startswith(f"the environment: {key}"), str(in_environment.value)
