@@ -37,6 +37,7 @@ KEYS: dict[str, str] = {
     "KEYRING_BACKEND": "",
     "SEND_ATTEMPTS": "4",
     "SEND_RETRY_DELAY": "2",
+    "SEND_RETRY_WITHIN": "60",
     "MAX_MESSAGE_KB": "512",
     "BUSINESS_HOURS": "09:00-17:00",
     "OVERDUE_AFTER_HOURS": "12",
@@ -61,6 +62,7 @@ SETTINGS_FIELDS = (
     "keyring_backend",
     "send_attempts",
     "send_retry_delay",
+    "send_retry_within",
     "max_message_bytes",
     "business_hours",
     "overdue_after_hours",
@@ -89,6 +91,7 @@ class Settings:
     keyring_backend: str
     send_attempts: int
     send_retry_delay: float
+    send_retry_within: float
     max_message_bytes: int
     business_hours: str
     overdue_after_hours: float
@@ -349,6 +352,7 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
         keyring_backend=values["KEYRING_BACKEND"].strip(),
         send_attempts=_integer("SEND_ATTEMPTS", values["SEND_ATTEMPTS"], 1, 10),
         send_retry_delay=_number("SEND_RETRY_DELAY", values["SEND_RETRY_DELAY"], 0, 60),
+        send_retry_within=_number("SEND_RETRY_WITHIN", values["SEND_RETRY_WITHIN"], 1, 3600),
         max_message_bytes=_integer("MAX_MESSAGE_KB", values["MAX_MESSAGE_KB"], 1, 50_000) * 1024,
         business_hours=_business_hours(values["BUSINESS_HOURS"]),
         overdue_after_hours=_number("OVERDUE_AFTER_HOURS", values["OVERDUE_AFTER_HOURS"], 0, 24 * 365),

@@ -270,13 +270,15 @@ def send(
     on_retry: Callable[[int, SendError, float], None] = lambda attempt, error, delay: None,
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[], float] = random.random,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Delivered:
     """Send `data` to `recipients`, retrying transient failures that happen before the message data.
 
     `before_data(attempt)` runs just before the DATA command (the caller records `sending` there);
     whatever it raises ends the send unchanged. A failure after the message data went out raises
     OutcomeUnknown and is never retried. Waits between attempts grow exponentially:
-    SEND_RETRY_DELAY * 2**(attempt-1), times a random factor from 0.5 to 1.5.
+    SEND_RETRY_DELAY * 2**(attempt-1), times a random factor from 0.5 to 1.5. No new attempt starts
+    once SEND_RETRY_WITHIN seconds would have passed since the first (timeouts make attempts long).
     """
     fetched: list[str] = []
 
@@ -286,6 +288,7 @@ def send(
         return value
 
     attempt = 0
+    started = clock()
     while True:
         attempt += 1
         try:
@@ -295,17 +298,25 @@ def send(
             exc.attempts = attempt
             if isinstance(exc, OutcomeUnknown) or not exc.transient:
                 raise exc from None
-            if attempt >= settings.send_attempts:
-                final = _redacted(exc, settings.smtp_username, [], suffix=_gave_up(attempt))
+            delay = None
+            if attempt < settings.send_attempts:
+                delay = settings.send_retry_delay * (2 ** (attempt - 1)) * (0.5 + jitter())
+                spent = clock() - started
+            if delay is None or spent + delay >= settings.send_retry_within:
+                suffix = _gave_up(attempt) if delay is None else _gave_up(attempt, spent)
+                final = _redacted(exc, settings.smtp_username, [], suffix=suffix)
                 final.attempts = attempt
                 raise final from None
-            delay = settings.send_retry_delay * (2 ** (attempt - 1)) * (0.5 + jitter())
             on_retry(attempt, exc, delay)
             logger.info("attempt %d failed (%s); retrying in %.1fs", attempt, exc, delay)
             sleep(delay)
 
 
-def _gave_up(attempts: int) -> str:
+def _gave_up(attempts: int, spent: float | None = None) -> str:
+    """The error's ending: how many attempts were made, and when time ran out first, how long they took."""
+    if spent is not None:
+        tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
+        return f" (gave up after {tries} in {spent:.0f}s: SEND_RETRY_WITHIN)"
     return f" (gave up after {attempts} attempts)" if attempts > 1 else ""
 
 

@@ -210,6 +210,20 @@ def test_a_server_that_never_answers_times_out_and_is_retried(fault_account, pas
     assert account.server.connections == 2 and account.server.messages == []
 
 
+def test_retries_stop_when_send_retry_within_runs_out(fault_account, password, tls_context):
+    server = tls_server(tls_context, password, always={"connect": "stall"})
+    overrides = {"SMTP_TIMEOUT": "1", "SEND_ATTEMPTS": "10", "SEND_RETRY_DELAY": "0", "SEND_RETRY_WITHIN": "2"}
+    account = sent_account(fault_account, password, server, **overrides)
+    started = time.monotonic()
+    result = account.run(*WITHDRAW_ARGS)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert "did not answer within 1s" in line and "SEND_RETRY_WITHIN" in line, line
+    assert 2 <= account.server.connections <= 3  # not the 10 attempts SEND_ATTEMPTS allows
+    assert time.monotonic() - started < 8
+    assert account.statuses()[-1] == "failed" and account.server.messages == []
+
+
 def test_a_timeout_before_data_is_a_plain_failure_not_unknown(fault_account, password, tls_context):
     server = tls_server(tls_context, password, always={"rcpt": "stall"})
     account = sent_account(fault_account, password, server, SMTP_TIMEOUT="1", SEND_ATTEMPTS="1")
@@ -634,6 +648,28 @@ def test_backoff_doubles_with_jitter_and_every_retry_is_reported():
     assert caught.value.attempts == 4 and "gave up after 4 attempts" in str(caught.value)
     assert slept == pytest.approx([2 * 0.5, 4 * 1.0, 8 * 1.499])  # base * 2**(n-1) * (0.5 + jitter)
     assert [(a, t) for a, t, _ in retried] == [(1, True), (2, True), (3, True)]
+
+
+def test_no_attempt_starts_past_send_retry_within():
+    from jobmail import smtp
+    from jobmail.errors import SendError
+
+    settings = plain_settings(closed_port())  # SEND_ATTEMPTS=4, SEND_RETRY_DELAY=2, SEND_RETRY_WITHIN=60
+    times = iter([0.0, 50.0, 59.0])  # the start, then after attempts 1 and 2 (as if each timed out)
+    slept = []
+    with pytest.raises(SendError) as caught:
+        smtp.send(
+            settings,
+            lambda: "",
+            USERNAME,
+            [TO],
+            MESSAGE,
+            sleep=slept.append,
+            jitter=lambda: 0.5,
+            clock=lambda: next(times),
+        )
+    assert caught.value.attempts == 2 and slept == [2.0]  # 50 + 2 < 60: retried; 59 + 4 >= 60: not
+    assert "gave up after 2 attempts in 59s: SEND_RETRY_WITHIN" in str(caught.value)
 
 
 def test_a_message_with_8bit_content_is_declared_or_refused():
