@@ -137,3 +137,34 @@ def test_mistakes_a_newcomer_made_get_the_right_hint(make_account):
     account.env_file.unlink()
     no_account = account.run("password", "set", "--stdin", env_file=False, input="x\n")
     assert no_account.returncode != 0 and "python send.py setup" in one_error(no_account)
+
+
+def test_suggested_commands_carry_the_env_file_that_was_given(make_account, password):
+    import re
+    import shlex
+
+    from conftest import WITHDRAW_ARGS
+
+    account = make_account("starttls")
+    account.store_password(password)
+    sent = account.run(*WITHDRAW_ARGS)
+    assert sent.returncode == 0, sent.stderr
+    hint = re.search(r"`(python send\.py log show \w+ --env-file [^`]+)`", sent.stdout)
+    assert hint is not None, sent.stdout
+    again = account.run(*shlex.split(hint.group(1))[2:], env_file=False)  # exactly as suggested
+    assert again.returncode == 0 and "Message " in again.stdout, again.stderr
+
+
+def test_with_env_file_adds_it_to_each_suggested_command(monkeypatch):
+    from jobmail.cli import common
+
+    monkeypatch.setattr(common, "env_file", "my work.env")
+    text = "see `python send.py log show ab12`, or `python send.py log show ab12 --raw > copy.eml`"
+    assert common.with_env_file(text) == (
+        'see `python send.py log show ab12 --env-file "my work.env"`, '
+        'or `python send.py log show ab12 --raw --env-file "my work.env" > copy.eml`'
+    )
+    kept = "`python send.py setup --env-file other.env`, `python send.py ...`, `ls`"
+    assert common.with_env_file(kept) == kept
+    monkeypatch.setattr(common, "env_file", None)
+    assert common.with_env_file(text) == text

@@ -87,13 +87,16 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
         logging.getLogger("filelock").setLevel(logging.INFO)  # its every acquire and release is noise here
+    from . import common
+
+    common.env_file = getattr(args, "env_file", None)
     try:
         return args.run(args)
     except JobmailError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        common.err(f"error: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
-        print("\ninterrupted (the state of any message is in `python send.py log`)", file=sys.stderr)
+        common.err("\ninterrupted (the state of any message is in `python send.py log`)")
         return EXIT_INTERRUPTED
     except ModuleNotFoundError as exc:  # run with a Python that lacks the project's packages
         package = (exc.name or "?").split(".")[0]

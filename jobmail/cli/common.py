@@ -27,12 +27,35 @@ def reconfigure_unless_utf8(stream, **options) -> None:
         stream.reconfigure(**options)
 
 
+# The --env-file the user gave (None: the default .env): the commands we suggest get it too, so that a
+# hint like `python send.py log show ID` looks in the same account's log.
+env_file: str | None = None
+
+
+def with_env_file(text: str) -> str:
+    """Each `python send.py ...` command suggested in `text`, with --env-file added when one was given."""
+    if not env_file or "python send.py" not in text:
+        return text
+    import re
+
+    given = f'"{env_file}"' if any(ch in env_file for ch in " '\"$&;|<>()`") else env_file
+
+    def add(found: re.Match) -> str:
+        command = found.group(1)
+        if "--env-file" in command or command.rstrip().endswith("..."):
+            return found.group(0)
+        head, redirect, tail = command.partition(" > ")
+        return f"`{head} --env-file {given}" + (f" > {tail}" if redirect else "") + "`"
+
+    return re.sub(r"`(python send\.py [^`]*)`", add, text)
+
+
 def out(text: str = "") -> None:
-    print(text)
+    print(with_env_file(text))
 
 
 def err(text: str) -> None:
-    print(text, file=sys.stderr)
+    print(with_env_file(text), file=sys.stderr)
 
 
 def terminal_width() -> int | None:
