@@ -38,7 +38,7 @@ MAX_REPLY_CHARS = 300
 HIDDEN = "[password hidden]"
 # What happened at each stage, in words a user knows.
 STAGES = {
-    "connect": "while connecting",
+    "connect": "while connecting or waiting for its greeting",
     "login": "during login",
     "envelope": "while giving the sender and recipients",
     "data": "before the message was sent",
@@ -277,8 +277,8 @@ def send(
     `before_data(attempt)` runs just before the DATA command (the caller records `sending` there);
     whatever it raises ends the send unchanged. A failure after the message data went out raises
     OutcomeUnknown and is never retried. Waits between attempts grow exponentially:
-    SEND_RETRY_DELAY * 2**(attempt-1), times a random factor from 0.5 to 1.5. No new attempt starts
-    once SEND_RETRY_WITHIN seconds would have passed since the first (timeouts make attempts long).
+    SEND_RETRY_DELAY * 2**(attempt-1), times a random factor from 0.5 to 1.5. No new attempt starts later
+    than SEND_RETRY_WITHIN seconds after the first (timeouts make attempts long).
     """
     fetched: list[str] = []
 
@@ -303,7 +303,7 @@ def send(
                 delay = settings.send_retry_delay * (2 ** (attempt - 1)) * (0.5 + jitter())
                 spent = clock() - started
             if delay is None or spent + delay >= settings.send_retry_within:
-                suffix = _gave_up(attempt) if delay is None else _gave_up(attempt, spent)
+                suffix = _gave_up(attempt) if delay is None else _out_of_time(attempt, spent, settings)
                 final = _redacted(exc, settings.smtp_username, [], suffix=suffix)
                 final.attempts = attempt
                 raise final from None
@@ -312,12 +312,15 @@ def send(
             sleep(delay)
 
 
-def _gave_up(attempts: int, spent: float | None = None) -> str:
-    """The error's ending: how many attempts were made, and when time ran out first, how long they took."""
-    if spent is not None:
-        tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
-        return f" (gave up after {tries} in {spent:.0f}s: SEND_RETRY_WITHIN)"
+def _gave_up(attempts: int) -> str:
     return f" (gave up after {attempts} attempts)" if attempts > 1 else ""
+
+
+def _out_of_time(attempts: int, spent: float, settings: Settings) -> str:
+    return (
+        f" (gave up after {attempts} of {settings.send_attempts} attempts, {spent:.0f}s: another would start "
+        f"after SEND_RETRY_WITHIN={settings.send_retry_within:g}s)"
+    )
 
 
 def _attempt(settings, password, sender, recipients, data, attempt, before_data) -> Delivered:

@@ -669,7 +669,7 @@ def test_no_attempt_starts_past_send_retry_within():
             clock=lambda: next(times),
         )
     assert caught.value.attempts == 2 and slept == [2.0]  # 50 + 2 < 60: retried; 59 + 4 >= 60: not
-    assert "gave up after 2 attempts in 59s: SEND_RETRY_WITHIN" in str(caught.value)
+    assert "gave up after 2 of 4 attempts, 59s: another would start after SEND_RETRY_WITHIN=60s" in str(caught.value)
 
 
 def test_a_message_with_8bit_content_is_declared_or_refused():

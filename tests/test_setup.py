@@ -132,7 +132,8 @@ def test_setup_scripted_prompts_for_an_unknown_domain(make_account, password, ca
 
 def test_setup_answered_none_asks_no_certificate_and_no_password(make_account, tmp_path):
     account = make_account("none", auth=False)
-    account.env = {**account.env, "LOG_DIR": str(account.log_dir)}
+    no_keyring = "keyring.backends.fail.Keyring"  # none usable: a local server without login needs none
+    account.env = {**account.env, "LOG_DIR": str(account.log_dir), "PYTHON_KEYRING_BACKEND": no_keyring}
     new_env = tmp_path / "local.env"
     answers = [USERNAME, "Alex Example", LOOPBACK, str(account.server.port), "none", ""]  # "": login name
     result = account.run("setup", "--env-file", str(new_env), input="\n".join(answers) + "\n", env_file=False)
@@ -140,6 +141,14 @@ def test_setup_answered_none_asks_no_certificate_and_no_password(make_account, t
     assert "SMTP_CA_FILE" not in result.stdout and "Password for" not in result.stdout
     assert "No password stored" in result.stdout and "login ... skipped" in result.stdout
     assert env_values(new_env)["SMTP_SECURITY"] == "none"
+
+    # the same machine, answering starttls: told there is no keyring once the answers say a login follows
+    other_env = tmp_path / "tls.env"
+    answers[-2] = "starttls"
+    refused = account.run("setup", "--env-file", str(other_env), input="\n".join(answers) + "\n", env_file=False)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "no usable keyring backend" in refused.stdout + refused.stderr
+    assert "Nothing was written." in refused.stdout and not other_env.exists()
 
 
 def test_setup_scripted_prompts_for_a_known_provider(make_account, password, ca_file, tmp_path):

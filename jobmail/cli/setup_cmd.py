@@ -96,6 +96,8 @@ class Answers:
         if given is not None:
             return parse(str(given))
         if (self.flag_mode or not self.can_ask) and (default or optional):
+            if default:  # taken without asking: shown, so that a scripted setup hides nothing
+                out(f"{question}: {default} (the default; {flag} changes it)")
             return parse(default)
         if not self.can_ask:
             raise InputError(f"{question} is needed: give {flag} (standard input holds only the password)")
@@ -146,17 +148,21 @@ def run(args) -> int:
         flag_mode=any(getattr(args, key) is not None for key in ACCOUNT_FLAGS),
     )
 
-    def keyring_missing() -> int | None:
-        no_backend = backend_step(args.keyring_backend, os.environ)
-        if no_backend is None:
-            return None
+    def stop(no_backend) -> int:
         print_failure(no_backend)
         out("Nothing was written.")
         return no_backend.exit_code
 
-    # Told before any question, unless --security none: a server on this machine may ask for no login.
-    if not (args.security == "none" and not args.password_stdin) and (code := keyring_missing()) is not None:
-        return code
+    # A missing keyring is told before any question when a password will surely be needed. When the
+    # security mode is still to be asked, the questions go on: `none` (a server on this machine that asks
+    # for no login) needs no keyring.
+    no_backend = (
+        None if args.security == "none" and not args.password_stdin else backend_step(args.keyring_backend, os.environ)
+    )
+    if no_backend is not None:
+        if args.security is not None or args.password_stdin:
+            return stop(no_backend)
+        out("(No usable keyring here: only a server on this machine with security `none` can be set up without one.)")
     if env_path.exists() and not args.yes:
         if not tty:
             raise InputError(
@@ -169,7 +175,10 @@ def run(args) -> int:
 
     values = ask_account(args, answers)
     settings = _validated(values, env_path)
-    if not settings.needs_password and not args.password_stdin:
+    needs_password = settings.needs_password or args.password_stdin
+    if needs_password and no_backend is not None:
+        return stop(no_backend)
+    if not needs_password:
         out(
             "No password stored: SMTP_SECURITY=none is for a server on this machine that asks for no login "
             "(if yours asks for one, run `python send.py password set`)."
@@ -186,7 +195,7 @@ def run(args) -> int:
         values = {**values, "KEYRING_BACKEND": backend}
     write_env(env_path, values, replace=env_path.exists())
     out(f"Wrote {env_path} (no password in it).")
-    return _check(env_path, args)
+    return _check(env_path, args, stored=needs_password)
 
 
 def ask_account(args, answers: Answers) -> dict[str, str]:
@@ -337,7 +346,7 @@ def _read_password(args, tty: bool, prompt: str) -> str:
     return read_password(False, f"{prompt}: ")
 
 
-def _check(env_path: Path, args) -> int:
+def _check(env_path: Path, args, stored: bool = True) -> int:
     from ..config import load
     from .check_cmd import run_check
 
@@ -351,7 +360,8 @@ def _check(env_path: Path, args) -> int:
         out(f"Done. Re-check any time with `{again}`.")
     else:
         out(
-            f"{env_path} and the keyring entry are saved all the same: fix what the error says (edit {env_path}, "
+            f"{env_path}{' and the keyring entry are' if stored else ' is'} saved all the same: fix what the error "
+            f"says (edit {env_path}, "
             f"or run setup again with --yes), then run `{again}`."
         )
     return code
