@@ -116,6 +116,8 @@ def test_mistakes_a_newcomer_made_get_the_right_hint(make_account):
     account = make_account("starttls")
     empty_at = account.run(*WITHDRAW_ARGS, "--dry-run", "--at", "")
     assert empty_at.returncode == 2 and "--at needs a time" in one_error(empty_at)
+    negative = account.run(*WITHDRAW_ARGS, "--dry-run", "--at", "-1h")
+    assert negative.returncode == 2 and 'cannot understand the time "-1h": use now, +45m' in one_error(negative)
 
     queued = account.run(*WITHDRAW_ARGS, "--dry-run", "--at", "+2d")
     assert queued.returncode == 0, queued.stderr

@@ -76,9 +76,21 @@ def _never_fail_on_encoding() -> None:
         reconfigure_unless_utf8(stream, errors="replace")
 
 
+def _joined_negative_times(argv: list[str]) -> list[str]:
+    """`--at -1h` as `--at=-1h`: argparse takes a value that starts with '-' for an option and says only
+    "expected one argument"; joined, the time parser says what it accepts."""
+    joined = []
+    for arg in argv:
+        if joined and joined[-1] == "--at" and arg[:1] == "-" and arg[1:2].isdigit():
+            joined[-1] = f"--at={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     _never_fail_on_encoding()
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = _joined_negative_times(sys.argv[1:] if argv is None else list(argv))
     first = argv[0] if argv else None
     parser = build_parser(only=first) if first in COMMANDS else build_parser(listing_only=True)
     args = parser.parse_args(argv)
