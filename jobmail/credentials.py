@@ -27,7 +27,8 @@ def no_backend_help() -> str:
         return (
             "no usable keyring backend on this machine: run a Secret Service (GNOME Keyring or KWallet, "
             "unlocked in your session), or `pip install keyrings.alt` and set "
-            "KEYRING_BACKEND=keyrings.alt.file.PlaintextKeyring in your .env "
+            "KEYRING_BACKEND=keyrings.alt.file.PlaintextKeyring in your settings file "
+            "(.env, or the one --env-file names) "
             "(that file backend only obscures the password: keep your home folder private)"
         )
     if sys.platform == "darwin":
@@ -66,7 +67,7 @@ def _refuse_plaintext_by_accident(keyring) -> None:
     if name.startswith("keyrings.alt."):
         raise CredentialError(
             f"the only keyring found is {name}, a file that merely obscures the password: to use it on purpose, "
-            f"set KEYRING_BACKEND={name} in .env (or `python send.py setup --keyring-backend {name}`); "
+            f"set KEYRING_BACKEND={name} in your settings file (or `python send.py setup --keyring-backend {name}`); "
             "otherwise run a Secret Service (GNOME Keyring, KWallet)"
         )
 

@@ -485,12 +485,17 @@ def _unreachable(exc: BaseException, settings: Settings) -> Failure:
     server, port = settings.server, settings.smtp_port
     local = is_loopback(settings.smtp_host)
     if isinstance(exc, ConnectionRefusedError):
-        running = "is the local server (Proton Mail Bridge?) running? Then " if local else ""
-        return Failure(
-            f"{server} refused the connection (nothing is listening on port {port})",
-            f"{running}check SMTP_PORT (587 for starttls, 465 for ssl) and SMTP_HOST; a firewall can also "
-            "refuse connections",
-        )
+        if local:
+            ports = "the port your local server listens on" if settings.smtp_security == "none" else "its port"
+            hint = (
+                "is the server on this machine (a test server, Proton Mail Bridge) running? "
+                f"Then check SMTP_PORT: {ports}"
+            )
+        else:
+            hint = (
+                "check SMTP_PORT (587 for starttls, 465 for ssl) and SMTP_HOST; a firewall can also refuse connections"
+            )
+        return Failure(f"{server} refused the connection (nothing is listening on port {port})", hint)
     if isinstance(exc, TimeoutError):
         return Failure(
             f"no answer from {server} within {settings.smtp_timeout:g}s",
