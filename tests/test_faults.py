@@ -192,6 +192,8 @@ def test_refused_connection_is_retried_then_fails(fault_account, password):
     account.store_password(password)
     result = account.run(*WITHDRAW_ARGS)
     assert result.returncode == 1
+    short = account.records()[-1]["id"][:8]
+    assert f"Logged as {short} in " in result.stderr  # where to find the failed message
     line = error_line(result)
     assert "refused the connection" in line and "SMTP_PORT" in line and "gave up after 3 attempts" in line
     assert account.statuses() == ["retrying", "retrying", "failed"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import EXIT_OK, EtiquetteError, InputError
-from .common import checklist_lines, out, report_event, settings_from
+from ..errors import EXIT_OK, EtiquetteError, InputError, JobmailError
+from .common import checklist_lines, err, out, report_event, settings_from
 
 REASON_CHOICES = ("another-offer", "personal", "role-fit", "career-change")
 FALSE_WORDS = ("", "0", "false", "no", "off", "n")
@@ -211,7 +211,12 @@ def send_prepared(settings, prepared, force: bool, log_hint: bool = True) -> int
                 recover_interrupted(log, log.latest(_sending_only()))
                 refuse_duplicate(log, prepared.record)
             log.store_message(prepared.id, prepared.data)
-        done = deliver(settings, log, prepared.id, prepared.record, prepared.data, on_event=report_event)
+        try:
+            done = deliver(settings, log, prepared.id, prepared.record, prepared.data, on_event=report_event)
+        except JobmailError:  # recorded as failed or unknown: say where, before the error line itself
+            short = prepared.id[:8]
+            err(f"Logged as {short} in {log.file}; see `python send.py log show {short}`")
+            raise
     out(f"Sent via {done.server} ({done.tls or 'no TLS'}): {done.code} {done.text}")
     if log_hint:
         out(f"Logged as {prepared.id[:8]} in {log.path}; see `python send.py log show {prepared.id[:8]}`")
