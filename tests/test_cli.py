@@ -170,3 +170,22 @@ def test_with_env_file_adds_it_to_each_suggested_command(monkeypatch):
     assert common.with_env_file(kept) == kept
     monkeypatch.setattr(common, "env_file", None)
     assert common.with_env_file(text) == text
+
+
+def test_the_message_shown_is_never_rewritten_by_the_env_file_hints(make_account, password):
+    """Suggested commands get --env-file; the user's own data (the message, its records) never does."""
+    from conftest import WITHDRAW_ARGS
+
+    account = make_account("starttls")
+    account.store_password(password)
+    odd = "Acme `python send.py log show` Labs"  # a company name that looks like one of our hints
+    preview = account.run(*WITHDRAW_ARGS[:-1], odd, "--dry-run")
+    assert preview.returncode == 0, preview.stderr
+    assert odd in preview.stdout and "--env-file" not in preview.stdout.split("--- the message")[1].split(">>>")[0]
+    sent = account.run(*WITHDRAW_ARGS[:-1], odd)
+    assert sent.returncode == 0, sent.stderr
+    short = account.records()[-1]["id"][:8]
+    shown = account.run("log", "show", short).stdout
+    rule = "-" * 72
+    stored = shown.split(rule)[1]
+    assert odd in stored and "--env-file" not in stored, shown

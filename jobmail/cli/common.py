@@ -51,7 +51,13 @@ def with_env_file(text: str) -> str:
 
 
 def out(text: str = "") -> None:
+    """Our own words to the user (suggested commands get the --env-file that was given)."""
     print(with_env_file(text))
+
+
+def verbatim(text: str = "") -> None:
+    """The user's data as it is (a message, a record, a table of them): never rewritten."""
+    print(text)
 
 
 def err(text: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import EXIT_OK
-from .common import out
+from .common import out, verbatim
 
 DEMO_VALUES = {
     "FROM_ADDRESS": "alex.example@example.com",
@@ -73,12 +73,12 @@ def run(args) -> int:
         received = server.messages[-1]
     out("")
     out(f"--- what the local server received ({len(received.data)} bytes, for {', '.join(received.rcpt_tos)}) ---")
-    out(received.data.decode("ascii", "replace").replace("\r\n", "\n").rstrip("\n"))
+    verbatim(received.data.decode("ascii", "replace").replace("\r\n", "\n").rstrip("\n"))
     out("--- the sent log's records for it ---")
     from ..sentlog import SentLog
 
     for record in SentLog(settings.log_folder).history(prepared.id):
-        out(json.dumps(record, ensure_ascii=False))
+        verbatim(json.dumps(record, ensure_ascii=False))
     out("")
     out("DEMO finished: the message went only to the local server inside this process; nothing left this machine.")
     out(f"Demo records are kept apart from your real log, in {settings.log_dir}.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import EXIT_BAD_INPUT, EXIT_OK, InputError
-from .common import checklist_lines, out, settings_from
+from .common import checklist_lines, out, settings_from, verbatim
 
 
 def register(subparsers, common) -> None:
@@ -37,10 +37,10 @@ def run(args) -> int:
         subject, body, sender, language = render_template(args)
     sender = args.sender_name or sender
     report = check(subject, body, sender, language)
-    out(f"Subject: {subject}")
+    verbatim(f"Subject: {subject}")
     out("Guide checklist:")
     for line in checklist_lines(report):
-        out(line)
+        verbatim(line)
     errors, warnings = len(report.errors), len(report.warnings)
     out(f"{errors} error(s), {warnings} warning(s)" + (": errors block a send" if errors else ""))
     return EXIT_BAD_INPUT if errors else EXIT_OK

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from ..errors import EXIT_OK, InputError
-from .common import err, out, reconfigure_unless_utf8, settings_from, terminal_width
+from .common import err, out, reconfigure_unless_utf8, settings_from, terminal_width, verbatim
 
 EXAMPLES = """examples:
   python send.py log                          the latest 20 messages
@@ -100,7 +100,7 @@ def list_messages(args, log) -> int:
         from ..logview import summary, table
 
         for line in table(records, terminal_width()):
-            out(line)
+            verbatim(line)
         out("")
         out(summary(records, more, filtered=bool(query)))
     return EXIT_OK
@@ -161,11 +161,11 @@ def show(args, log) -> int:
     latest = history[-1]
     out(f"Message {message_id}: {status_cell(latest)} (since {local_time(latest['time'])})")
     for line in message_lines(latest):
-        out(line)
+        verbatim(line)
     out("")
     out("History (local time):")
     for record in history:
-        out(state_line(record))
+        verbatim(state_line(record))
     out("")
     path = log.message_path(message_id)
     if data is None:
@@ -175,12 +175,12 @@ def show(args, log) -> int:
     out(f"({len(data)} bytes; the exact bytes alone: `python send.py log show {message_id[:8]} --raw > copy.eml`)")
     rule = "-" * 72
     out(rule)
-    out(raw_text(data))
+    verbatim(raw_text(data))
     out(rule)
     if needs_decoding(data):
         out("Decoded (the message above uses MIME encodings):")
         for line in decoded_lines(data):
-            out(f"  {line}".rstrip())
+            verbatim(f"  {line}".rstrip())
     return EXIT_OK
 
 
@@ -194,7 +194,7 @@ def write_json(records: list[dict]) -> None:
 
     utf8_stdout()
     for record in records:
-        out(json.dumps(record, ensure_ascii=False))
+        verbatim(json.dumps(record, ensure_ascii=False))
 
 
 def write_csv(records: list[dict]) -> None:

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from ..errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SEND_FAILED, EXIT_UNKNOWN
-from .common import err, out, report_event, settings_from
+from .common import err, out, report_event, settings_from, verbatim
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 WHEN_HELP = (
@@ -204,7 +204,7 @@ def run_list(args) -> int:
             ]
         )
     for line in table(rows, terminal_width()):
-        out(line)
+        verbatim(line)
     if any(state in ("held", "overdue") for state in states):
         out("")
         out("Overdue messages are held: send one with `python send.py outbox send-now ID`, or `outbox cancel ID`.")

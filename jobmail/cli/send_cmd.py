@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import EXIT_OK, EtiquetteError, InputError, JobmailError
-from .common import checklist_lines, err, out, report_event, settings_from
+from .common import checklist_lines, err, out, report_event, settings_from, verbatim
 
 REASON_CHOICES = ("another-offer", "personal", "role-fit", "career-change")
 FALSE_WORDS = ("", "0", "false", "no", "off", "n")
@@ -125,17 +125,17 @@ def prepare_from_args(args, settings, now):
 
 def print_summary(prepared) -> None:
     record = prepared.record
-    out(f"Template:  {record['template']}")
-    out(f"From:      {prepared.envelope.from_name} <{record['from']}>")
-    out(f"To:        {', '.join(record['to'])}")
+    verbatim(f"Template:  {record['template']}")
+    verbatim(f"From:      {prepared.envelope.from_name} <{record['from']}>")
+    verbatim(f"To:        {', '.join(record['to'])}")
     if record["cc"]:
-        out(f"Cc:        {', '.join(record['cc'])}")
+        verbatim(f"Cc:        {', '.join(record['cc'])}")
     if prepared.envelope.bcc_self:
-        out(f"Copy to:   {record['from']} (yourself, no Bcc header)")
-    out(f"Subject:   {record['subject']}")
+        verbatim(f"Copy to:   {record['from']} (yourself, no Bcc header)")
+    verbatim(f"Subject:   {record['subject']}")
     out("Guide checklist:")
     for line in checklist_lines(prepared.report):
-        out(line)
+        verbatim(line)
 
 
 def stop_on_guide_errors(prepared, force: bool) -> None:
@@ -173,7 +173,7 @@ def run(args) -> int:
         out("")
         out("--- the message: headers exactly as they will be sent, then the body as the recipient reads it ---")
         for line in preview_lines(prepared.data):
-            out(line)
+            verbatim(line)  # exactly what goes out
         out("")
         then = "queue it for that time" if due is not None else "send it"
         out(f">>> This was a dry run: nothing was sent. Run the same command without --dry-run to {then}.")
