@@ -230,8 +230,7 @@ def _pick_env_file(env_file: str | os.PathLike | None) -> str | None:
     path = os.fspath(env_file)  # resolved by the OS (realpath), not on the text: `link/../x.env` is as the OS sees it
     if not os.path.isfile(path):
         raise ConfigError(
-            f"config file {path} not found: run `python send.py setup --env-file {path}` "
-            "or copy config.example.env there"
+            f"config file {path} not found: run `python send.py setup` (it writes it) or copy config.example.env there"
         )
     return os.path.realpath(path)
 
@@ -352,7 +351,7 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
         keyring_backend=values["KEYRING_BACKEND"].strip(),
         send_attempts=_integer("SEND_ATTEMPTS", values["SEND_ATTEMPTS"], 1, 10),
         send_retry_delay=_number("SEND_RETRY_DELAY", values["SEND_RETRY_DELAY"], 0, 60),
-        send_retry_within=_number("SEND_RETRY_WITHIN", values["SEND_RETRY_WITHIN"], 1, 3600),
+        send_retry_within=_retry_within(values),
         max_message_bytes=_integer("MAX_MESSAGE_KB", values["MAX_MESSAGE_KB"], 1, 50_000) * 1024,
         business_hours=_business_hours(values["BUSINESS_HOURS"]),
         overdue_after_hours=_number("OVERDUE_AFTER_HOURS", values["OVERDUE_AFTER_HOURS"], 0, 24 * 365),
@@ -397,6 +396,18 @@ def _resolve(base: str, text: str) -> str:
     path = os.path.expanduser(text)
     fully_absolute = os.path.isabs(path) and (os.name != "nt" or os.path.splitdrive(path)[0])
     return path if fully_absolute else os.path.realpath(os.path.join(base, path))
+
+
+def _retry_within(values: dict[str, str]) -> float:
+    within = _number("SEND_RETRY_WITHIN", values["SEND_RETRY_WITHIN"], 1, 3600)
+    delay = _number("SEND_RETRY_DELAY", values["SEND_RETRY_DELAY"], 0, 60)
+    if within < delay:
+        raise ConfigError(
+            f"SEND_RETRY_WITHIN={within:g} is shorter than SEND_RETRY_DELAY={delay:g}: no retry could ever start; "
+            "raise SEND_RETRY_WITHIN or lower SEND_RETRY_DELAY",
+            "SEND_RETRY_WITHIN",
+        )
+    return within
 
 
 def _integer(key: str, text: str, low: int, high: int) -> int:

@@ -277,8 +277,9 @@ def send(
     `before_data(attempt)` runs just before the DATA command (the caller records `sending` there);
     whatever it raises ends the send unchanged. A failure after the message data went out raises
     OutcomeUnknown and is never retried. Waits between attempts grow exponentially:
-    SEND_RETRY_DELAY * 2**(attempt-1), times a random factor from 0.5 to 1.5. No new attempt starts later
-    than SEND_RETRY_WITHIN seconds after the first (timeouts make attempts long).
+    SEND_RETRY_DELAY * 2**(attempt-1), times a random factor from 0.5 to 1.5. A retry is planned only if
+    that wait, before the random factor, ends within SEND_RETRY_WITHIN seconds of the first attempt's
+    start (timeouts make attempts long).
     """
     fetched: list[str] = []
 
@@ -300,10 +301,14 @@ def send(
                 raise exc from None
             delay = None
             if attempt < settings.send_attempts:
-                delay = settings.send_retry_delay * (2 ** (attempt - 1)) * (0.5 + jitter())
+                planned = settings.send_retry_delay * (2 ** (attempt - 1))  # judged before the jitter
                 spent = clock() - started
-            if delay is None or spent + delay >= settings.send_retry_within:
-                suffix = _gave_up(attempt) if delay is None else _out_of_time(attempt, spent, settings)
+                if spent + planned <= settings.send_retry_within:
+                    delay = planned * (0.5 + jitter())
+            if delay is None:
+                suffix = (
+                    _gave_up(attempt) if attempt >= settings.send_attempts else _out_of_time(attempt, spent, settings)
+                )
                 final = _redacted(exc, settings.smtp_username, [], suffix=suffix)
                 final.attempts = attempt
                 raise final from None

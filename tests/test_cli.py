@@ -158,14 +158,20 @@ def test_suggested_commands_carry_the_env_file_that_was_given(make_account, pass
 
 
 def test_with_env_file_adds_it_to_each_suggested_command(monkeypatch):
+    import os
+    import shlex
+
     from jobmail.cli import common
 
-    monkeypatch.setattr(common, "env_file", "my work.env")
+    monkeypatch.setattr(common, "env_file", "my $work [1].env")
+    given = common.shell_quoted(os.path.abspath("my $work [1].env"))  # absolute: right from cron's folder too
     text = "see `python send.py log show ab12`, or `python send.py log show ab12 --raw > copy.eml`"
     assert common.with_env_file(text) == (
-        'see `python send.py log show ab12 --env-file "my work.env"`, '
-        'or `python send.py log show ab12 --raw --env-file "my work.env" > copy.eml`'
+        f"see `python send.py log show ab12 --env-file {given}`, "
+        f"or `python send.py log show ab12 --raw --env-file {given} > copy.eml`"
     )
+    if os.name != "nt":  # one word to a POSIX shell, whatever the path holds
+        assert shlex.split(given) == [os.path.abspath("my $work [1].env")]
     kept = "`python send.py setup --env-file other.env`, `python send.py ...`, `ls`"
     assert common.with_env_file(kept) == kept
     monkeypatch.setattr(common, "env_file", None)

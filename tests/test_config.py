@@ -202,3 +202,9 @@ def test_a_bad_value_is_located_in_the_file_or_the_environment(tmp_path, monkeyp
     with pytest.raises(ConfigError) as in_environment:
         load(None, environ={key: BAD_VALUES[key]})
     assert str(in_environment.value).startswith(f"the environment: {key}"), str(in_environment.value)
+
+
+def test_a_retry_budget_shorter_than_the_first_wait_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"the environment: SEND_RETRY_WITHIN=5 is shorter than SEND_RETRY_DELAY=10"):
+        load(None, environ={"SEND_RETRY_DELAY": "10", "SEND_RETRY_WITHIN": "5"})

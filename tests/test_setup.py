@@ -370,6 +370,37 @@ def test_setup_for_a_local_test_server_stores_no_password(make_account, tmp_path
     assert len(account.server.messages) == 1
 
 
+def test_setup_none_keeps_a_named_keyring_backend_for_a_later_password(make_account, password, tmp_path):
+    account = make_account("none", auth=True)  # a local server that does ask for a login
+    account.env = {**account.env, "LOG_DIR": str(account.log_dir)}
+    new_env = tmp_path / "local.env"
+    argv = ["setup", "--env-file", str(new_env), "--address", USERNAME, "--name", "Alex Example"]
+    argv += ["--host", LOOPBACK, "--port", str(account.server.port), "--security", "none", "--yes"]
+    bad = account.run(*argv, "--keyring-backend", "no.such.Backend", env_file=False)
+    assert bad.returncode == 2 and "Nothing was written." in bad.stdout and not new_env.exists()
+    result = account.run(*argv, "--keyring-backend", KEYRING_BACKEND, env_file=False)
+    assert result.returncode == 2, result.stdout + result.stderr  # the check: no password stored yet
+    assert env_values(new_env)["KEYRING_BACKEND"] == KEYRING_BACKEND
+    assert "`python send.py password set --env-file " in result.stdout + result.stderr
+    stored = account.run("password", "set", "--stdin", "--env-file", str(new_env), input=password + "\n")
+    assert stored.returncode == 0, stored.stderr
+    check = account.run("check", "--env-file", str(new_env), env_file=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"login as {USERNAME} ... ok" in check.stdout
+
+
+def test_guided_setup_without_a_keyring_stops_once_a_remote_server_is_named(make_account, tmp_path):
+    account = make_account("starttls")
+    account.env = {**account.env, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    new_env = tmp_path / "remote.env"
+    answers = [USERNAME, "Alex Example", "smtp.example.org", "587", "starttls"]
+    result = account.run("setup", "--env-file", str(new_env), input="\n".join(answers) + "\n", env_file=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "no usable keyring backend" in result.stdout + result.stderr
+    assert "Port" not in result.stdout  # stopped at the server's name, before more questions
+    assert "Nothing was written." in result.stdout and not new_env.exists()
+
+
 def test_check_without_a_stored_password_exits_2(make_account):
     account = make_account("starttls")
     result = account.run("check")

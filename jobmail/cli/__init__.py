@@ -103,6 +103,15 @@ def main(argv: list[str] | None = None) -> int:
 
     common.env_file = getattr(args, "env_file", None)
     try:
+        return _run(args)
+    finally:
+        common.env_file = None
+
+
+def _run(args) -> int:
+    from . import common
+
+    try:
         return args.run(args)
     except JobmailError as exc:
         common.err(f"error: {exc}")

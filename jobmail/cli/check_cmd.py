@@ -37,8 +37,7 @@ def run(args) -> int:
 
 
 def password_command(args) -> str:
-    command = "python send.py password set"
-    return f"{command} --env-file {args.env_file}" if args.env_file else command
+    return "python send.py password set"  # the --env-file given is added to every suggested command
 
 
 def run_check(settings, args) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -38,7 +39,7 @@ def with_env_file(text: str) -> str:
         return text
     import re
 
-    given = f'"{env_file}"' if any(ch in env_file for ch in " '\"$&;|<>()`") else env_file
+    given = shell_quoted(os.path.abspath(env_file))  # absolute: right from any folder, cron's too
 
     def add(found: re.Match) -> str:
         command = found.group(1)
@@ -48,6 +49,17 @@ def with_env_file(text: str) -> str:
         return f"`{head} --env-file {given}" + (f" > {tail}" if redirect else "") + "`"
 
     return re.sub(r"`(python send\.py [^`]*)`", add, text)
+
+
+def shell_quoted(path: str) -> str:
+    """A path as one word on this platform's command line (POSIX shells; cmd and PowerShell on Windows)."""
+    if os.name == "nt":
+        import subprocess
+
+        return subprocess.list2cmdline([path])
+    import shlex
+
+    return shlex.quote(path)
 
 
 def out(text: str = "") -> None:

@@ -50,8 +50,8 @@ def run_set(args) -> int:
     settings = settings_from(args, require_account=False)
     if not settings.smtp_host or not settings.smtp_username:
         raise CredentialError(
-            "SMTP_HOST and SMTP_USERNAME (or FROM_ADDRESS) must be set in .env first: run `python send.py setup` "
-            "(with the same --env-file, if you gave one), which asks for them and stores the password"
+            "SMTP_HOST and SMTP_USERNAME (or FROM_ADDRESS) must be set in .env first: run `python send.py setup`, "
+            "which asks for them and stores the password"
         )
     password = read_password(args.stdin, f"Password for {settings.smtp_username} at {settings.smtp_host}: ")
     set_password(settings.smtp_host, settings.smtp_username, password, settings.keyring_backend)

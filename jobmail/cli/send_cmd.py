@@ -214,8 +214,9 @@ def send_prepared(settings, prepared, force: bool, log_hint: bool = True) -> int
         try:
             done = deliver(settings, log, prepared.id, prepared.record, prepared.data, on_event=report_event)
         except JobmailError:  # recorded as failed or unknown: say where, before the error line itself
-            short = prepared.id[:8]
-            err(f"Logged as {short} in {log.file}; see `python send.py log show {short}`")
+            if log_hint:
+                short = prepared.id[:8]
+                err(f"Logged as {short} in {log.file}; see `python send.py log show {short}`")
             raise
     out(f"Sent via {done.server} ({done.tls or 'no TLS'}): {done.code} {done.text}")
     if log_hint:

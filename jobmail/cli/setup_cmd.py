@@ -14,7 +14,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from ..config import DEFAULT_ENV_FILE, DEFAULT_PORTS, PROJECT_DIR, SECURITY_MODES
+from ..config import DEFAULT_ENV_FILE, DEFAULT_PORTS, PROJECT_DIR, SECURITY_MODES, is_loopback
 from ..errors import EXIT_OK, InputError, JobmailError
 from .common import out
 
@@ -153,14 +153,13 @@ def run(args) -> int:
         out("Nothing was written.")
         return no_backend.exit_code
 
-    # A missing keyring is told before any question when a password will surely be needed. When the
-    # security mode is still to be asked, the questions go on: `none` (a server on this machine that asks
-    # for no login) needs no keyring.
-    no_backend = (
-        None if args.security == "none" and not args.password_stdin else backend_step(args.keyring_backend, os.environ)
-    )
+    # A missing keyring is told before any question when a password will surely be needed (or a backend is
+    # named). When the security mode is still to be asked, the questions go on: `none` (a server on this
+    # machine that asks for no login) needs no keyring; any other server stops as soon as it is named.
+    plain_local = args.security == "none" and not args.password_stdin
+    no_backend = None if plain_local and not args.keyring_backend else backend_step(args.keyring_backend, os.environ)
     if no_backend is not None:
-        if args.security is not None or args.password_stdin:
+        if args.security is not None or args.password_stdin or args.keyring_backend:
             return stop(no_backend)
         out("(No usable keyring here: only a server on this machine with security `none` can be set up without one.)")
     if env_path.exists() and not args.yes:
@@ -173,7 +172,14 @@ def run(args) -> int:
             out("Nothing changed. (For a second account, give --env-file OTHER.env.)")
             return EXIT_OK
 
-    values = ask_account(args, answers)
+    def remote_needs_keyring(host: str) -> None:
+        if no_backend is not None and not is_loopback(host):
+            raise _NoKeyring
+
+    try:
+        values = ask_account(args, answers, on_host=remote_needs_keyring)
+    except _NoKeyring:
+        return stop(no_backend)
     settings = _validated(values, env_path)
     needs_password = settings.needs_password or args.password_stdin
     if needs_password and no_backend is not None:
@@ -183,6 +189,8 @@ def run(args) -> int:
             "No password stored: SMTP_SECURITY=none is for a server on this machine that asks for no login "
             "(if yours asks for one, run `python send.py password set`)."
         )
+        if args.keyring_backend:  # named on purpose: kept for a later `password set`
+            values = {**values, "KEYRING_BACKEND": backend_name(args.keyring_backend)}
     else:
         backend = backend_name(args.keyring_backend)
         password = _read_password(args, tty, f"Password for {settings.smtp_username} at {settings.smtp_host}")
@@ -198,7 +206,11 @@ def run(args) -> int:
     return _check(env_path, args, stored=needs_password)
 
 
-def ask_account(args, answers: Answers) -> dict[str, str]:
+class _NoKeyring(Exception):
+    """Raised while asking, once the server named needs a login that no keyring can serve."""
+
+
+def ask_account(args, answers: Answers, on_host=lambda host: None) -> dict[str, str]:
     """Collect the account's values (SMTP_HOST, ...) from flags and answers, showing the provider's note."""
     from .. import providers
     from ..addresses import check_header_value, normalize_address
@@ -233,6 +245,7 @@ def ask_account(args, answers: Answers) -> dict[str, str]:
         return host
 
     host = answers.get("SMTP server", "--host", args.host, proposed.host if proposed else "", parse_host)
+    on_host(host)
     chosen = providers.for_host(host) or (proposed if proposed is not None and host == proposed.host else None)
     if chosen is not None and (chosen is not proposed or args.host is not None):
         _show(chosen)
@@ -350,7 +363,7 @@ def _check(env_path: Path, args, stored: bool = True) -> int:
     from ..config import load
     from .check_cmd import run_check
 
-    again = "python send.py check" + (f" --env-file {args.env_file}" if args.env_file else "")
+    again = "python send.py check"  # the --env-file given is added to every suggested command
     if args.no_check:
         out(f"Not checked (--no-check): run `{again}` to log in without sending anything.")
         return EXIT_OK
