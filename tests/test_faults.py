@@ -629,49 +629,36 @@ def plain_settings(port: int, **values: str):
 MESSAGE = b"From: alex@example.com\r\nTo: jordan.lee@acme.example.com\r\nSubject: Hi\r\n\r\nHello\r\n"
 
 
-def test_backoff_doubles_with_jitter_and_every_retry_is_reported():
+def failed_send_to_a_closed_port(**options):
+    """smtp.send to a port nothing listens on (every attempt is refused at once); the SendError it ends with."""
     from jobmail import smtp
     from jobmail.errors import SendError
 
-    settings = plain_settings(closed_port())
+    with pytest.raises(SendError) as caught:
+        smtp.send(plain_settings(closed_port()), lambda: "", USERNAME, [TO], MESSAGE, **options)
+    return caught.value
+
+
+def test_backoff_doubles_with_jitter_and_every_retry_is_reported():
     slept, retried = [], []
     jitters = iter([0.0, 0.5, 0.999])
-    with pytest.raises(SendError) as caught:
-        smtp.send(
-            settings,
-            lambda: "",
-            USERNAME,
-            [TO],
-            MESSAGE,
-            on_retry=lambda attempt, error, delay: retried.append((attempt, error.transient, delay)),
-            sleep=slept.append,
-            jitter=lambda: next(jitters),
-        )
-    assert caught.value.attempts == 4 and "gave up after 4 attempts" in str(caught.value)
+    error = failed_send_to_a_closed_port(
+        on_retry=lambda attempt, error, delay: retried.append((attempt, error.transient, delay)),
+        sleep=slept.append,
+        jitter=lambda: next(jitters),
+    )
+    assert error.attempts == 4 and "gave up after 4 attempts" in str(error)
     assert slept == pytest.approx([2 * 0.5, 4 * 1.0, 8 * 1.499])  # base * 2**(n-1) * (0.5 + jitter)
     assert [(a, t) for a, t, _ in retried] == [(1, True), (2, True), (3, True)]
 
 
 def test_no_attempt_starts_past_send_retry_within():
-    from jobmail import smtp
-    from jobmail.errors import SendError
-
-    settings = plain_settings(closed_port())  # SEND_ATTEMPTS=4, SEND_RETRY_DELAY=2, SEND_RETRY_WITHIN=60
+    # SEND_ATTEMPTS=4, SEND_RETRY_DELAY=2, SEND_RETRY_WITHIN=60 (the defaults)
     times = iter([0.0, 50.0, 59.0])  # the start, then after attempts 1 and 2 (as if each timed out)
     slept = []
-    with pytest.raises(SendError) as caught:
-        smtp.send(
-            settings,
-            lambda: "",
-            USERNAME,
-            [TO],
-            MESSAGE,
-            sleep=slept.append,
-            jitter=lambda: 0.5,
-            clock=lambda: next(times),
-        )
-    assert caught.value.attempts == 2 and slept == [2.0]  # 50 + 2 < 60: retried; 59 + 4 >= 60: not
-    assert "gave up after 2 of 4 attempts, 59s: another would start after SEND_RETRY_WITHIN=60s" in str(caught.value)
+    error = failed_send_to_a_closed_port(sleep=slept.append, jitter=lambda: 0.5, clock=lambda: next(times))
+    assert error.attempts == 2 and slept == [2.0]  # 50 + 2 <= 60: retried; 59 + 4 > 60: not
+    assert "gave up after 2 of 4 attempts, 59s: another would start after SEND_RETRY_WITHIN=60s" in str(error)
 
 
 def test_a_message_with_8bit_content_is_declared_or_refused():
