@@ -15,7 +15,7 @@ from datetime import datetime
 from .compose import Draft, Envelope, build_message, message_bytes, render
 from .config import Settings
 from .errors import DuplicateError, OutcomeUnknown, SendError
-from .sentlog import MAY_HAVE_GONE, PENDING, SentLog, new_id, shown_local
+from .sentlog import MAY_HAVE_GONE, PENDING, SentLog, new_id
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,11 @@ def refuse_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = PEN
     earlier = find_duplicate(log, record, statuses)
     if earlier is None:
         return
+    from .logview import local_time
+
     short = earlier["id"][:8]
     if earlier["status"] in PENDING:
-        due = shown_local(earlier.get("due") or earlier["time"])
+        due = local_time(earlier.get("due") or earlier["time"])
         raise DuplicateError(
             f"this message is already in the outbox ({earlier['status']}, due {due}, id {short}): nothing new "
             f"sent; send it now with `python send.py outbox send-now {short}`, cancel it with "
@@ -90,7 +92,7 @@ def refuse_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = PEN
         earlier["status"], f"was already {earlier['status']}"
     )
     raise DuplicateError(
-        f"this message {status} to {', '.join(earlier['to'])} on {shown_local(earlier['time'])} "
+        f"this message {status} to {', '.join(earlier['to'])} on {local_time(earlier['time'])} "
         f"(id {short}): nothing sent; see `python send.py log show {short}`, "
         "or add --force to send it again"
     )

@@ -46,7 +46,7 @@ from pathlib import Path
 from .config import Settings
 from .delivery import deliver, duplicate_guard, password_provider, recover_interrupted, refuse_duplicate, sender_lock
 from .errors import InputError, OutcomeUnknown, SendError
-from .sentlog import MAY_HAVE_GONE, PENDING, SentLog, shown_local, timestamp, utc_now
+from .sentlog import MAY_HAVE_GONE, PENDING, SentLog, timestamp, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -344,7 +344,9 @@ def _claimable(current: dict) -> bool:
 
 
 def _not_pending(current: dict, verb: str) -> str:
-    short, status, when = current["id"][:8], current.get("status"), shown_local(current.get("time", "?"))
+    from .logview import local_time
+
+    short, status, when = current["id"][:8], current.get("status"), local_time(current.get("time", "?"))
     see = f"see `python send.py log show {short}`"
     if _due_of(current) is None:
         return f"cannot {verb} {short}: it was never scheduled (it is {status}, since {when}); {see}"

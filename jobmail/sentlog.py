@@ -67,14 +67,6 @@ def timestamp(moment: datetime | None = None) -> str:
     return (moment or utc_now()).astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-def shown_local(stamp: str) -> str:
-    """A record's time as people read it in messages: local, to the minute (the raw text if it is not a time)."""
-    try:
-        return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
-    except (TypeError, ValueError):
-        return str(stamp)
-
-
 def new_id() -> str:
     """12 hex digits: short to type, and unique enough for one person's mail."""
     import secrets
