@@ -78,8 +78,6 @@ class Settings:
     so that only the commands that use them import pathlib; `log_folder` is the log folder as a string.
     """
 
-    FIELDS = SETTINGS_FIELDS
-    PATHS = PATH_FIELDS
     __slots__ = tuple(f"_{name}" if name in PATH_FIELDS else name for name in SETTINGS_FIELDS)
     smtp_host: str
     smtp_port: int
@@ -97,13 +95,13 @@ class Settings:
     overdue_after_hours: float
 
     def __init__(self, **values):
-        unknown = values.keys() - set(self.FIELDS)
-        missing = set(self.FIELDS) - values.keys()
+        unknown = values.keys() - set(SETTINGS_FIELDS)
+        missing = set(SETTINGS_FIELDS) - values.keys()
         if unknown or missing:
             raise TypeError(f"Settings: unknown {sorted(unknown)}, missing {sorted(missing)}")
-        for name in self.FIELDS:
+        for name in SETTINGS_FIELDS:
             value = values[name]
-            if name in self.PATHS:
+            if name in PATH_FIELDS:
                 name, value = f"_{name}", (None if value is None else os.fspath(value))
             object.__setattr__(self, name, value)
 
@@ -117,7 +115,7 @@ class Settings:
         return hash(tuple(getattr(self, n) for n in self.__slots__))
 
     def __repr__(self):
-        return "Settings(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.FIELDS) + ")"
+        return "Settings(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in SETTINGS_FIELDS) + ")"
 
     def replace(self, **changes) -> Settings:
         """A copy with some fields changed (like dataclasses.replace)."""
@@ -350,8 +348,8 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
         templates_dir=_resolve(base, templates_text) if templates_text else os.path.join(PROJECT_FOLDER, "templates"),
         keyring_backend=values["KEYRING_BACKEND"].strip(),
         send_attempts=_integer("SEND_ATTEMPTS", values["SEND_ATTEMPTS"], 1, 10),
-        send_retry_delay=_number("SEND_RETRY_DELAY", values["SEND_RETRY_DELAY"], 0, 60),
-        send_retry_within=_retry_within(values),
+        send_retry_delay=(retry_delay := _number("SEND_RETRY_DELAY", values["SEND_RETRY_DELAY"], 0, 60)),
+        send_retry_within=_retry_within(values["SEND_RETRY_WITHIN"], retry_delay),
         max_message_bytes=_integer("MAX_MESSAGE_KB", values["MAX_MESSAGE_KB"], 1, 50_000) * 1024,
         business_hours=_business_hours(values["BUSINESS_HOURS"]),
         overdue_after_hours=_number("OVERDUE_AFTER_HOURS", values["OVERDUE_AFTER_HOURS"], 0, 24 * 365),
@@ -398,9 +396,8 @@ def _resolve(base: str, text: str) -> str:
     return path if fully_absolute else os.path.realpath(os.path.join(base, path))
 
 
-def _retry_within(values: dict[str, str]) -> float:
-    within = _number("SEND_RETRY_WITHIN", values["SEND_RETRY_WITHIN"], 1, 3600)
-    delay = _number("SEND_RETRY_DELAY", values["SEND_RETRY_DELAY"], 0, 60)
+def _retry_within(text: str, delay: float) -> float:
+    within = _number("SEND_RETRY_WITHIN", text, 1, 3600)
     if within < delay:
         raise ConfigError(
             f"SEND_RETRY_WITHIN={within:g} is shorter than SEND_RETRY_DELAY={delay:g}: no retry could ever start; "
