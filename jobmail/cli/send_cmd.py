@@ -203,6 +203,7 @@ def send_prepared(settings, prepared, force: bool, log_hint: bool = True) -> int
     from .common import sent_log
 
     log = sent_log(settings)
+    logged = f"Logged as {prepared.id[:8]} in {log.file}; see `python send.py log show {prepared.id[:8]}`"
     # Held from the duplicate check to the end of the send: two identical sends started at once
     # cannot both pass the check.
     with duplicate_guard(log):
@@ -215,12 +216,11 @@ def send_prepared(settings, prepared, force: bool, log_hint: bool = True) -> int
             done = deliver(settings, log, prepared.id, prepared.record, prepared.data, on_event=report_event)
         except JobmailError:  # recorded as failed or unknown: say where, before the error line itself
             if log_hint:
-                short = prepared.id[:8]
-                err(f"Logged as {short} in {log.file}; see `python send.py log show {short}`")
+                err(logged)
             raise
     out(f"Sent via {done.server} ({done.tls or 'no TLS'}): {done.code} {done.text}")
     if log_hint:
-        out(f"Logged as {prepared.id[:8]} in {log.path}; see `python send.py log show {prepared.id[:8]}`")
+        out(logged)
     return EXIT_OK
 
 
