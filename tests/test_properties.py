@@ -122,6 +122,13 @@ def cli(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def send(site, template: str, *args: str, to: str = TO, variables: tuple[str, ...] = ()) -> tuple[int, str, str]:
+    """`send TEMPLATE --to TO ARGS --var V ... --force` from this site's account, in-process (--force: the
+    property tests send near-identical messages, which the duplicate guard would otherwise refuse)."""
+    pairs = [arg for variable in variables for arg in ("--var", variable)]
+    return cli("send", template, "--env-file", str(site.env_file), f"--to={to}", *args, *pairs, "--force")
+
+
 def note(what: str) -> None:
     """Count an outcome in hypothesis' statistics, when inside a property (plain tests share the helpers)."""
     from hypothesis.control import currently_in_test_context
@@ -241,17 +248,8 @@ def new_message(server: LoopbackServer, before: int):
 @example(interviewer="  ", position="é  x " * 20, company="李" * 40)
 def test_withdraw_variables_arrive_intact_or_are_refused(site, interviewer, position, company):
     before = len(site.server.messages)
-    code, out, err = cli(
-        "send",
-        "withdraw",
-        "--env-file",
-        str(site.env_file),
-        "--to",
-        TO,
-        f"--interviewer={interviewer}",
-        f"--position={position}",
-        f"--company={company}",
-        "--force",
+    code, out, err = send(
+        site, "withdraw", f"--interviewer={interviewer}", f"--position={position}", f"--company={company}"
     )
     got = received_or_refused(site, before, code, out, err, "the variable '")
     if got is None:
@@ -275,23 +273,7 @@ def test_withdraw_variables_arrive_intact_or_are_refused(site, interviewer, posi
 @example(subject="a" * 200, cc="", name="b" * 100, line="c " * 600)
 def test_custom_template_headers_and_body_arrive_intact_or_are_refused(site, subject, cc, name, line):
     before = len(site.server.messages)
-    code, out, err = cli(
-        "send",
-        "props",
-        "--env-file",
-        str(site.env_file),
-        "--to",
-        TO,
-        "--var",
-        f"subject={subject}",
-        "--var",
-        f"cc={cc}",
-        "--var",
-        f"name={name}",
-        "--var",
-        f"line={line}",
-        "--force",
-    )
+    code, out, err = send(site, "props", variables=(f"subject={subject}", f"cc={cc}", f"name={name}", f"line={line}"))
     got = received_or_refused(site, before, code, out, err)
     if got is None:
         return
@@ -313,16 +295,7 @@ def test_custom_template_headers_and_body_arrive_intact_or_are_refused(site, sub
 @example(to="Jordan <jordan@acme.example.com>")
 def test_to_addresses_arrive_as_given_or_are_refused(site, to):
     before = len(site.server.messages)
-    code, out, err = cli(
-        "send",
-        "withdraw",
-        "--env-file",
-        str(site.env_file),
-        f"--to={to}",
-        "--position=Analyst",
-        "--company=Acme",
-        "--force",
-    )
+    code, out, err = send(site, "withdraw", "--position=Analyst", "--company=Acme", to=to)
     got = received_or_refused(site, before, code, out, err)
     if got is None:
         return
@@ -338,18 +311,7 @@ def test_to_addresses_arrive_as_given_or_are_refused(site, to):
 @example(ref="<é@x>")
 def test_in_reply_to_is_a_message_id_or_refused(site, ref):
     before = len(site.server.messages)
-    code, out, err = cli(
-        "send",
-        "withdraw",
-        "--env-file",
-        str(site.env_file),
-        "--to",
-        TO,
-        "--position=Analyst",
-        "--company=Acme",
-        f"--in-reply-to={ref}",
-        "--force",
-    )
+    code, out, err = send(site, "withdraw", "--position=Analyst", "--company=Acme", f"--in-reply-to={ref}")
     got = received_or_refused(site, before, code, out, err, "--in-reply-to")
     if got is None:
         return
@@ -471,10 +433,7 @@ def test_a_long_from_name_with_a_colon(site):
 )
 def test_subject_spacing_survives_folding(site, position):
     before = len(site.server.messages)
-    code, _, err = cli(
-        "send", "withdraw", "--env-file", str(site.env_file), "--to", TO,
-        f"--position={position}", "--company=Acme", "--force",
-    )  # fmt: skip
+    code, _, err = send(site, "withdraw", f"--position={position}", "--company=Acme")
     assert code == 0, err
     msg = well_formed(new_message(site.server, before).data)
     assert header(msg, "Subject") == f"Withdrawing my application for the {position} position"
@@ -482,10 +441,7 @@ def test_subject_spacing_survives_folding(site, position):
 
 def test_a_short_non_ascii_body_is_sent_7bit(site):
     before = len(site.server.messages)
-    code, out, err = cli(
-        "send", "props", "--env-file", str(site.env_file), "--to", TO,
-        "--var", "subject=Merci", "--var", "cc=", "--var", "name=Zoë", "--var", "line=À bientôt", "--force",
-    )  # fmt: skip
+    code, out, err = send(site, "props", variables=("subject=Merci", "cc=", "name=Zoë", "line=À bientôt"))
     assert code == 0, err
     raw = new_message(site.server, before).data
     assert raw.isascii()
