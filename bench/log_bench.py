@@ -47,7 +47,7 @@ def build_log(folder: Path, messages: int) -> tuple[int, int]:
     """Write `messages` messages' histories to folder/sent.jsonl; return (records, bytes)."""
     import random
 
-    from jobmail.sentlog import LOG_NAME, encode_record
+    from jobmail.store.sentlog import LOG_NAME, encode_record
 
     rng = random.Random(20261101)
     start = datetime(2025, 1, 1, 8, 0, tzinfo=UTC)

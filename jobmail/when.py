@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from .errors import InputError
+from jobmail.errors import InputError
 
 ACCEPTED_FORMS = (
     "now, +45m, +2h, +1h30m, +90s, +1d, HH:MM, today HH:MM, tomorrow HH:MM, "

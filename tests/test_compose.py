@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobmail.compose import Envelope, build_message, list_templates, redate, render
-from jobmail.config import PROJECT_DIR
 from jobmail.errors import InputError, TemplateError
+from jobmail.message.compose import Envelope, build_message, list_templates, redate, render
+from jobmail.settings import PROJECT_DIR
 
 VARS = {
     "interviewer": "",

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobmail.config import PROJECT_DIR, load
 from jobmail.errors import ConfigError
+from jobmail.settings import PROJECT_DIR, load
 
 BASE = "SMTP_HOST=smtp.example.com\nFROM_ADDRESS=alex@example.com\nFROM_NAME=Alex Example\n"
 
@@ -112,7 +112,7 @@ def test_require_account_says_what_to_do(tmp_path):
 
 
 def test_every_key_is_documented_in_the_example():
-    from jobmail.config import KEYS
+    from jobmail.settings import KEYS
 
     example = (PROJECT_DIR / "config.example.env").read_text(encoding="utf-8")
     for key in KEYS:
@@ -144,7 +144,7 @@ def test_the_fast_env_reader_agrees_with_python_dotenv(lines, crlf):
 
     from dotenv import dotenv_values
 
-    from jobmail.config import _simple_bindings
+    from jobmail.settings import _simple_bindings
 
     text = ("\r\n" if crlf else "\n").join(lines) + "\n"
     fast = _simple_bindings(text)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from jobmail import credentials
+from jobmail.auth import credentials
 from jobmail.errors import CredentialError
 
 

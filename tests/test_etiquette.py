@@ -1,4 +1,4 @@
-"""The guide's checks (jobmail.etiquette) and the shipped templates that must pass them."""
+"""The guide's checks (jobmail.message.etiquette) and the shipped templates that must pass them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobmail.etiquette import SEVERITIES, STEP_TITLES, Finding, Report, check
+from jobmail.message.etiquette import SEVERITIES, STEP_TITLES, Finding, Report, check
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATE_PATHS = sorted(TEMPLATES_DIR.glob("*.txt.j2"))
@@ -392,7 +392,7 @@ def test_the_module_imports_without_jinja2_or_email():
     import subprocess
     import sys
 
-    code = "import sys, jobmail.etiquette; print(sorted(m for m in ('jinja2', 'email') if m in sys.modules))"
+    code = "import sys, jobmail.message.etiquette; print(sorted(m for m in ('jinja2', 'email') if m in sys.modules))"
     root = Path(__file__).resolve().parent.parent
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

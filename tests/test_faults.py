@@ -430,8 +430,8 @@ def killed_while_sending(fault_account, password, tls_context) -> FaultAccount:
 
 @POSIX_ONLY
 def test_killed_while_sending_leaves_sending_then_unknown_and_nothing_is_resent(fault_account, password, tls_context):
-    from jobmail.delivery import recover_interrupted
-    from jobmail.sentlog import SentLog
+    from jobmail.app.sending import recover_interrupted
+    from jobmail.store.sentlog import SentLog
 
     account = killed_while_sending(fault_account, password, tls_context)
     log = SentLog(account.log_dir)
@@ -610,7 +610,7 @@ def test_env_file_that_is_not_utf8(fault_account):
 
 
 def plain_settings(port: int, **values: str):
-    from jobmail import config
+    from jobmail import settings as config
 
     base = {
         "SMTP_HOST": LOOPBACK,
@@ -631,8 +631,8 @@ MESSAGE = b"From: alex@example.com\r\nTo: jordan.lee@acme.example.com\r\nSubject
 
 def failed_send_to_a_closed_port(**options):
     """smtp.send to a port nothing listens on (every attempt is refused at once); the SendError it ends with."""
-    from jobmail import smtp
     from jobmail.errors import SendError
+    from jobmail.smtp import client as smtp
 
     with pytest.raises(SendError) as caught:
         smtp.send(plain_settings(closed_port()), lambda: "", USERNAME, [TO], MESSAGE, **options)
@@ -662,8 +662,8 @@ def test_no_attempt_starts_past_send_retry_within():
 
 
 def test_a_message_with_8bit_content_is_declared_or_refused():
-    from jobmail import smtp
     from jobmail.errors import SendError
+    from jobmail.smtp import client as smtp
 
     data = "Subject: Merci\r\nContent-Transfer-Encoding: 8bit\r\n\r\nÀ bientôt\r\n".encode()
     with FaultServer() as server:
@@ -680,7 +680,7 @@ def test_a_message_with_8bit_content_is_declared_or_refused():
 
 
 def test_dot_lines_are_stuffed_and_arrive_intact():
-    from jobmail import smtp
+    from jobmail.smtp import client as smtp
 
     data = b"Subject: dots\r\n\r\n.\r\n..two\r\n.leading\r\nend\r\n"
     with FaultServer() as server:
@@ -692,8 +692,8 @@ def test_the_password_is_never_sent_without_tls(password):
     """login() refuses a plaintext connection unless SMTP_SECURITY=none to loopback; the keyring is not even read."""
     import smtplib
 
-    from jobmail import smtp
     from jobmail.errors import SendError
+    from jobmail.smtp import client as smtp
 
     asked = []
 
@@ -719,7 +719,7 @@ def test_the_password_is_never_sent_without_tls(password):
 def test_tls_context_always_checks_the_certificate_and_host_name(ca_file):
     import ssl
 
-    from jobmail import smtp
+    from jobmail.smtp import client as smtp
 
     for extra in ({}, {"SMTP_SECURITY": "starttls", "SMTP_CA_FILE": str(ca_file)}):
         context = smtp.ssl_context(plain_settings(1, **extra))
@@ -739,7 +739,7 @@ def test_tls_context_always_checks_the_certificate_and_host_name(ca_file):
     ids=["host-not-found", "refused", "timeout", "cert", "421", "554-with-escape"],
 )
 def test_classify_says_what_happened_in_one_line(exc, expected, transient):
-    from jobmail import smtp
+    from jobmail.smtp import client as smtp
 
     error = smtp.classify(exc(), plain_settings(2525), stage="connect")
     assert expected in str(error) and "\n" not in str(error)
@@ -747,7 +747,7 @@ def test_classify_says_what_happened_in_one_line(exc, expected, transient):
 
 
 def test_a_very_long_or_multiline_reply_stays_one_short_line():
-    from jobmail import smtp
+    from jobmail.smtp import client as smtp
 
     text = smtp.reply_text(b"5.7.1 first line\n550-5.7.1 " + b"x" * 2000)
     assert "\n" not in text and len(text) <= smtp.MAX_REPLY_CHARS

@@ -21,8 +21,8 @@ import pytest
 from conftest import SCRUB, SEND_PY, WITHDRAW_ARGS, clean_environ
 
 from jobmail.cli import main
-from jobmail.logview import CSV_COLUMNS
-from jobmail.sentlog import SentLog, utc_now
+from jobmail.cli.views import CSV_COLUMNS
+from jobmail.store.sentlog import SentLog, utc_now
 
 POSIX_ONLY = pytest.mark.skipif(sys.platform.startswith("win"), reason="TZ is read from the environment on POSIX")
 HEAVY = ("jinja2", "keyring", "smtplib", "email.mime")
@@ -238,7 +238,7 @@ def test_since_and_until_take_dates_and_date_times(cli):
 
 
 def test_help_names_every_status(cli):
-    from jobmail.sentlog import STATUSES
+    from jobmail.store.sentlog import STATUSES
 
     with pytest.raises(SystemExit):
         cli("log", "--help")

@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 from conftest import WITHDRAW_ARGS, wait_until
 
-from jobmail import config
+from jobmail import settings as config
+from jobmail.app.outbox import WAKE_DIR, Entry, Outbox, WakeSocket, wake_waiters
 from jobmail.cli import build_parser, main
 from jobmail.cli.outbox_cmd import schedule_prepared
 from jobmail.cli.send_cmd import prepare_from_args
 from jobmail.errors import CredentialError, DuplicateError, InputError
-from jobmail.outbox import WAKE_DIR, Entry, Outbox, WakeSocket, wake_waiters
-from jobmail.sentlog import SentLog, utc_now
+from jobmail.store.sentlog import SentLog, utc_now
 
 SATURDAY = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # 10:00 EST
 MONDAY_9_NEW_YORK = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
@@ -307,7 +307,7 @@ def test_a_missing_stored_copy_fails_without_sending(box):
 
 
 def test_the_scheduler_loop_lets_utc_decide_when_schedules_local_clock_disagrees(box):
-    from jobmail.outbox import _Waiter
+    from jobmail.app.outbox import _Waiter
 
     # schedule's own clock is the real, naive local one: 2099 is far ahead of it, 2020 long past.
     ahead = box.schedule(datetime(2099, 1, 1, 9, 0, tzinfo=UTC), company="Ahead")

@@ -26,13 +26,14 @@ from conftest import PROJECT, SCRUB, USERNAME
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from jobmail import config, smtp
-from jobmail.addresses import check_header_value, normalize_address, normalize_message_id
+from jobmail import settings as config
 from jobmail.cli import main
-from jobmail.compose import Draft, Envelope, build_message, message_bytes
-from jobmail.config import from_values
 from jobmail.errors import ConfigError, InputError
 from jobmail.loopback import LOOPBACK, LoopbackServer
+from jobmail.message.addresses import check_header_value, normalize_address, normalize_message_id
+from jobmail.message.compose import Draft, Envelope, build_message, message_bytes
+from jobmail.settings import from_values
+from jobmail.smtp import client as smtp
 
 TO = "jordan.lee@acme.example.com"
 FROM_NAME = "Alex Example"

@@ -18,9 +18,9 @@ from conftest import PROJECT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobmail import sentlog
 from jobmail.errors import InputError
-from jobmail.sentlog import STATUSES, Query, SentLog, encode_record
+from jobmail.store import sentlog
+from jobmail.store.sentlog import STATUSES, Query, SentLog, encode_record
 
 POSIX_ONLY = pytest.mark.skipif(sys.platform.startswith("win"), reason="POSIX permission bits")
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -162,7 +162,7 @@ def test_without_a_callback_the_warning_goes_to_the_module_logger(tmp_path, capl
     log.append({"status": "sent", **message("aaaa00000001")})
     with open(log.path, "ab") as handle:
         handle.write(b'{"id":"aaaa00000002","ti')
-    with caplog.at_level("WARNING", logger="jobmail.sentlog"):
+    with caplog.at_level("WARNING", logger="jobmail.store.sentlog"):
         assert [r["id"] for r in log.records_newest_first()] == ["aaaa00000001"]
     assert any("torn last line" in r.getMessage() for r in caplog.records)
 
@@ -171,7 +171,7 @@ def test_without_a_callback_the_warning_goes_to_the_module_logger(tmp_path, capl
 
 WRITER = """
 import sys
-from jobmail.sentlog import SentLog
+from jobmail.store.sentlog import SentLog
 folder, worker, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 log = SentLog(folder)
 for seq in range(count):

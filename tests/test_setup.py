@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from conftest import KEYRING_BACKEND, USERNAME, WITHDRAW_ARGS
 
-from jobmail import config, providers
+from jobmail import providers
+from jobmail import settings as config
+from jobmail.auth.credentials import service_name
 from jobmail.cli.setup_cmd import quote, render_env
-from jobmail.credentials import service_name
 from jobmail.loopback import LOOPBACK, free_port
-from jobmail.probe import explain, keyring_guidance
+from jobmail.smtp.diagnose import explain, keyring_guidance
 
 
 def stored_password(account, host: str, username: str, monkeypatch) -> str | None:

@@ -10,8 +10,8 @@ import argparse
 import sys
 from importlib import import_module
 
-from .. import __version__
-from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, JobmailError
+from jobmail import __version__
+from jobmail.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, JobmailError
 
 # Subcommand name -> its module, in the order --help lists them. Only the module of the command being
 # run is imported; --help (or no valid command) lists them from SUMMARIES without importing any.
@@ -43,7 +43,7 @@ EPILOG = """exit codes: 0 sent or queued, 1 the send failed, 2 bad input or conf
 def build_parser(only: str | None = None, listing_only: bool = False) -> argparse.ArgumentParser:
     """The parser. With `only`, just that subcommand is registered; with `listing_only`, every subcommand
     is a bare entry for --help (no module imported). Both are for a faster start."""
-    from .common import parser_classes
+    from jobmail.cli.common import parser_classes
 
     Parser, _, _ = parser_classes()
     common = Parser(add_help=False)
@@ -70,7 +70,7 @@ def build_parser(only: str | None = None, listing_only: bool = False) -> argpars
 def _never_fail_on_encoding() -> None:
     """A console or redirect whose code page lacks a character (Windows' cp1252 and "Łódź") shows '?'
     instead of ending the command with a UnicodeEncodeError."""
-    from .common import reconfigure_unless_utf8
+    from jobmail.cli.common import reconfigure_unless_utf8
 
     for stream in (sys.stdout, sys.stderr):
         reconfigure_unless_utf8(stream, errors="replace")
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
         logging.getLogger("filelock").setLevel(logging.INFO)  # its every acquire and release is noise here
-    from . import common
+    from jobmail.cli import common
 
     common.env_file = getattr(args, "env_file", None)
     try:
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    from . import common
+    from jobmail.cli import common
 
     try:
         return args.run(args)

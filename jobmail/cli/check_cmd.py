@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import EXIT_OK
-from .common import err, out, settings_from
+from jobmail.cli.common import err, out, settings_from
+from jobmail.errors import EXIT_OK
 
 DESCRIPTION = """Connect to the SMTP server, negotiate TLS and verify its certificate, find the password in the
 keyring, log in, and quit. Nothing is sent. Each step is printed with its result; a failure comes with the
@@ -19,7 +19,7 @@ keyring backend / no stored password)"""
 def register(subparsers, common) -> None:
     import argparse
 
-    from . import SUMMARIES
+    from jobmail.cli import SUMMARIES
 
     p = subparsers.add_parser(
         "check",
@@ -42,7 +42,7 @@ def password_command(args) -> str:
 
 def run_check(settings, args) -> int:
     """Run the check, printing each step as it completes; return the exit code (used by `setup` too)."""
-    from ..probe import check
+    from jobmail.smtp.diagnose import check
 
     result = check(settings, password_command=password_command(args), on_step=print_step, environ=os.environ)
     failed = result.failed

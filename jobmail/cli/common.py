@@ -8,7 +8,7 @@ import sys
 
 def settings_from(args, require_account: bool = True):
     """The validated Settings for this command (.env file under the environment)."""
-    from ..config import load
+    from jobmail.settings import load
 
     settings = load(args.env_file)
     if require_account:
@@ -17,7 +17,7 @@ def settings_from(args, require_account: bool = True):
 
 
 def sent_log(settings):
-    from ..sentlog import SentLog
+    from jobmail.store.sentlog import SentLog
 
     return SentLog(settings.log_folder)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import EXIT_OK
-from .common import out, verbatim
+from jobmail.cli.common import out, verbatim
+from jobmail.errors import EXIT_OK
 
 DEMO_VALUES = {
     "FROM_ADDRESS": "alex.example@example.com",
@@ -28,7 +28,7 @@ DEMO_ARGS = [
 
 
 def register(subparsers, common) -> None:
-    from . import SUMMARIES
+    from jobmail.cli import SUMMARIES
 
     p = subparsers.add_parser(
         "demo",
@@ -43,8 +43,8 @@ def register(subparsers, common) -> None:
 
 def demo_log_dir(args):
     """`demo/` inside the configured log folder (or the default one when the config cannot be read)."""
-    from ..config import PROJECT_DIR, load
-    from ..errors import JobmailError
+    from jobmail.errors import JobmailError
+    from jobmail.settings import PROJECT_DIR, load
 
     try:
         return load(args.env_file).log_dir / "demo"
@@ -56,9 +56,15 @@ def run(args) -> int:
     import json
     from datetime import UTC, datetime
 
-    from ..config import from_values
-    from ..loopback import LoopbackServer
-    from .send_cmd import build_parser_for_demo, prepare_from_args, print_summary, send_prepared, stop_on_guide_errors
+    from jobmail.cli.send_cmd import (
+        build_parser_for_demo,
+        prepare_from_args,
+        print_summary,
+        send_prepared,
+        stop_on_guide_errors,
+    )
+    from jobmail.loopback import LoopbackServer
+    from jobmail.settings import from_values
 
     with LoopbackServer() as server:
         out(f"DEMO: a local SMTP server is listening on 127.0.0.1:{server.port} inside this process.")
@@ -75,7 +81,7 @@ def run(args) -> int:
     out(f"--- what the local server received ({len(received.data)} bytes, for {', '.join(received.rcpt_tos)}) ---")
     verbatim(received.data.decode("ascii", "replace").replace("\r\n", "\n").rstrip("\n"))
     out("--- the sent log's records for it ---")
-    from ..sentlog import SentLog
+    from jobmail.store.sentlog import SentLog
 
     for record in SentLog(settings.log_folder).history(prepared.id):
         verbatim(json.dumps(record, ensure_ascii=False))

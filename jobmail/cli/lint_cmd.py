@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ..errors import EXIT_BAD_INPUT, EXIT_OK, InputError
-from .common import checklist_lines, out, settings_from, verbatim
+from jobmail.cli.common import checklist_lines, out, settings_from, verbatim
+from jobmail.errors import EXIT_BAD_INPUT, EXIT_OK, InputError
 
 
 def register(subparsers, common) -> None:
-    from . import SUMMARIES
-    from .send_cmd import add_variable_arguments
+    from jobmail.cli import SUMMARIES
+    from jobmail.cli.send_cmd import add_variable_arguments
 
     p = subparsers.add_parser(
         "lint",
@@ -27,7 +27,7 @@ def register(subparsers, common) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..etiquette import check
+    from jobmail.message.etiquette import check
 
     if bool(args.template) == bool(args.file):
         raise InputError("give either a TEMPLATE name or --file MESSAGE.eml")
@@ -47,8 +47,8 @@ def run(args) -> int:
 
 
 def render_template(args):
-    from ..compose import render
-    from .send_cmd import template_variables
+    from jobmail.cli.send_cmd import template_variables
+    from jobmail.message.compose import render
 
     settings = settings_from(args, require_account=False)
     variables = template_variables(args, settings)

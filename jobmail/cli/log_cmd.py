@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import EXIT_OK, InputError
-from .common import err, out, reconfigure_unless_utf8, settings_from, terminal_width, verbatim
+from jobmail.cli.common import err, out, reconfigure_unless_utf8, settings_from, terminal_width, verbatim
+from jobmail.errors import EXIT_OK, InputError
 
 EXAMPLES = """examples:
   python send.py log                          the latest 20 messages
@@ -21,7 +21,7 @@ EXAMPLES = """examples:
 
 
 def register(subparsers, common) -> None:
-    from . import SUMMARIES
+    from jobmail.cli import SUMMARIES
 
     p = subparsers.add_parser(
         "log",
@@ -56,7 +56,7 @@ def register(subparsers, common) -> None:
 
 
 def run(args) -> int:
-    from ..sentlog import SentLog
+    from jobmail.store.sentlog import SentLog
 
     settings = settings_from(args, require_account=False)
     log = SentLog(settings.log_folder, on_warning=lambda text: err(f"warning: {text}"))
@@ -78,7 +78,7 @@ def run(args) -> int:
 def list_messages(args, log) -> int:
     from itertools import islice
 
-    from ..sentlog import utc_now
+    from jobmail.store.sentlog import utc_now
 
     if args.limit < 1 and not args.all:
         raise InputError(f"--limit {args.limit}: give 1 or more, or use --all")
@@ -97,7 +97,7 @@ def list_messages(args, log) -> int:
             f"No message matches these filters (in {log.file})." if filtered else f"The sent log is empty ({log.file})."
         )
     else:
-        from ..logview import summary, table
+        from jobmail.cli.views import summary, table
 
         for line in table(records, terminal_width()):
             verbatim(line)
@@ -107,8 +107,8 @@ def list_messages(args, log) -> int:
 
 
 def build_query(args, log, now):
-    from ..logview import grep_filter, parse_statuses, parse_when
-    from ..sentlog import Query
+    from jobmail.cli.views import grep_filter, parse_statuses, parse_when
+    from jobmail.store.sentlog import Query
 
     since = parse_when(args.since, "--since", now) if args.since else None
     until = parse_when(args.until, "--until", now, end_of_day=True) if args.until else None
@@ -128,7 +128,7 @@ def recover(log, records: list[dict]) -> list[dict]:
     and recorded, as `unknown` (or `failed`)."""
     if not any(record.get("status") in ("sending", "retrying") for record in records):
         return records
-    from ..delivery import recover_interrupted
+    from jobmail.app.sending import recover_interrupted
 
     written = {record["id"]: record for record in recover_interrupted(log, records)}
     return [written.get(record["id"], record) for record in records]
@@ -156,7 +156,15 @@ def show(args, log) -> int:
     if args.csv:
         write_csv(history)
         return EXIT_OK
-    from ..logview import decoded_lines, local_time, message_lines, needs_decoding, raw_text, state_line, status_cell
+    from jobmail.cli.views import (
+        decoded_lines,
+        local_time,
+        message_lines,
+        needs_decoding,
+        raw_text,
+        state_line,
+        status_cell,
+    )
 
     latest = history[-1]
     out(f"Message {message_id}: {status_cell(latest)} (since {local_time(latest['time'])})")
@@ -200,7 +208,7 @@ def write_json(records: list[dict]) -> None:
 def write_csv(records: list[dict]) -> None:
     import csv
 
-    from ..logview import CSV_COLUMNS, csv_row
+    from jobmail.cli.views import CSV_COLUMNS, csv_row
 
     utf8_stdout()
     writer = csv.writer(sys.stdout, lineterminator="\n")

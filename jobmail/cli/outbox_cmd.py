@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SEND_FAILED, EXIT_UNKNOWN
-from .common import err, out, report_event, settings_from, verbatim
+from jobmail.cli.common import err, out, report_event, settings_from, verbatim
+from jobmail.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SEND_FAILED, EXIT_UNKNOWN
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 WHEN_HELP = (
@@ -34,7 +34,7 @@ def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers, common) -> None:
-    from . import SUMMARIES
+    from jobmail.cli import SUMMARIES
 
     p = subparsers.add_parser(
         "outbox",
@@ -72,7 +72,7 @@ def register(subparsers, common) -> None:
 
 def action_options() -> argparse.ArgumentParser:
     """--env-file and --debug after the action too, without overwriting a value given before it."""
-    from .common import parser_classes
+    from jobmail.cli.common import parser_classes
 
     p = parser_classes()[0](add_help=False)
     p.add_argument("--env-file", metavar="PATH", default=argparse.SUPPRESS, help="settings file (default: .env)")
@@ -85,21 +85,21 @@ def action_options() -> argparse.ArgumentParser:
 
 def resolve_due(args, settings, now):
     """(due time in UTC, zone) for `send --at WHEN [--tz ZONE]`; raises InputError (exit 2) when WHEN is bad."""
-    from ..when import BusinessHours, parse_when, resolve_zone
+    from jobmail.when import BusinessHours, parse_when, resolve_zone
 
     zone = resolve_zone(args.tz)
     return parse_when(args.at, now, zone, BusinessHours.parse(settings.business_hours)), zone
 
 
 def describe_due(due, zone) -> str:
-    from ..when import describe
+    from jobmail.when import describe
 
     return describe(due, zone)
 
 
 def schedule_prepared(args, settings, prepared, now, due=None, zone=None) -> int:
     """Called by `send` with --at: store the message as scheduled, then wait and send it (or not: --no-wait)."""
-    from ..outbox import Outbox
+    from jobmail.app.outbox import Outbox
 
     if due is None:
         due, zone = resolve_due(args, settings, now)
@@ -115,7 +115,7 @@ def schedule_prepared(args, settings, prepared, now, due=None, zone=None) -> int
 
 
 def wait_and_report(outbox, message_id: str) -> int:
-    from ..errors import CredentialError
+    from jobmail.errors import CredentialError
 
     short = message_id[:8]
     tty = on_terminal()
@@ -147,7 +147,7 @@ def wait_and_report(outbox, message_id: str) -> int:
 
 def report_final(record: dict | None, message_id: str) -> int:
     """What became of the message we waited for, as a line and an exit code."""
-    from ..errors import OutcomeUnknown, SendError
+    from jobmail.errors import OutcomeUnknown, SendError
 
     short = message_id[:8]
     status = record.get("status") if record else None
@@ -175,10 +175,10 @@ def report_final(record: dict | None, message_id: str) -> int:
 
 
 def run_list(args) -> int:
-    from ..outbox import Outbox
-    from ..sentlog import utc_now
-    from ..when import resolve_zone
-    from .common import terminal_width
+    from jobmail.app.outbox import Outbox
+    from jobmail.cli.common import terminal_width
+    from jobmail.store.sentlog import utc_now
+    from jobmail.when import resolve_zone
 
     settings = settings_from(args, require_account=False)
     outbox = Outbox(settings)
@@ -216,7 +216,7 @@ def run_list(args) -> int:
 
 def table(rows: list[list[str]], width: int | None) -> list[str]:
     """Aligned columns; the last one (the subject) is cut to fit the terminal (width None: no cut)."""
-    from ..logview import aligned, display_width
+    from jobmail.cli.views import aligned, display_width
 
     widths = [max(display_width(row[i]) for row in rows) for i in range(len(rows[0]))]
     if width is not None:
@@ -232,8 +232,8 @@ STATE_LABELS = {"waiting": "scheduled", "due": "due now", "held": "overdue", "ov
 
 
 def run_cancel(args) -> int:
-    from ..outbox import Entry, Outbox
-    from ..when import describe
+    from jobmail.app.outbox import Entry, Outbox
+    from jobmail.when import describe
 
     settings = settings_from(args, require_account=False)
     outbox = Outbox(settings)
@@ -245,7 +245,7 @@ def run_cancel(args) -> int:
 
 
 def run_send_now(args) -> int:
-    from ..outbox import Outbox
+    from jobmail.app.outbox import Outbox
 
     settings = settings_from(args)
     outbox = Outbox(settings)
@@ -256,7 +256,7 @@ def run_send_now(args) -> int:
 
 
 def run_run(args) -> int:
-    from ..outbox import Outbox
+    from jobmail.app.outbox import Outbox
 
     settings = settings_from(args)
     outbox = Outbox(settings)
@@ -399,8 +399,8 @@ def zone_key(zone) -> str:
 
 
 def zone_named(name: str):
-    from ..errors import JobmailError
-    from ..when import resolve_zone
+    from jobmail.errors import JobmailError
+    from jobmail.when import resolve_zone
 
     try:
         return resolve_zone(name)

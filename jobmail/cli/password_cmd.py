@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import EXIT_OK, CredentialError, InputError
-from .common import out, settings_from
+from jobmail.cli.common import out, settings_from
+from jobmail.errors import EXIT_OK, CredentialError, InputError
 
 
 def register(subparsers, common) -> None:
-    from . import SUMMARIES
+    from jobmail.cli import SUMMARIES
 
     p = subparsers.add_parser(
         "password",
@@ -45,7 +45,7 @@ def read_password(from_stdin: bool, prompt: str) -> str:
 
 
 def run_set(args) -> int:
-    from ..credentials import backend_name, set_password, storage_note
+    from jobmail.auth.credentials import backend_name, set_password, storage_note
 
     settings = settings_from(args, require_account=False)
     if not settings.smtp_host or not settings.smtp_username:
@@ -64,7 +64,7 @@ def run_set(args) -> int:
 
 
 def run_delete(args) -> int:
-    from ..credentials import delete_password
+    from jobmail.auth.credentials import delete_password
 
     settings = settings_from(args, require_account=False)
     if delete_password(settings.smtp_host, settings.smtp_username, settings.keyring_backend):

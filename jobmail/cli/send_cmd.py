@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import EXIT_OK, EtiquetteError, InputError, JobmailError
-from .common import checklist_lines, err, out, report_event, settings_from, verbatim
+from jobmail.cli.common import checklist_lines, err, out, report_event, settings_from, verbatim
+from jobmail.errors import EXIT_OK, EtiquetteError, InputError, JobmailError
 
 REASON_CHOICES = ("another-offer", "personal", "role-fit", "career-change")
 FALSE_WORDS = ("", "0", "false", "no", "off", "n")
 
 
 def register(subparsers, common) -> None:
-    from . import SUMMARIES
+    from jobmail.cli import SUMMARIES
 
     p = subparsers.add_parser(
         "send",
@@ -56,14 +56,14 @@ def add_variable_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
     """The scheduling flags (--at, --tz, --no-wait), which the outbox command module owns."""
-    from .outbox_cmd import add_schedule_arguments as add
+    from jobmail.cli.outbox_cmd import add_schedule_arguments as add
 
     add(p)
 
 
 def template_variables(args, settings) -> dict[str, object]:
     """Defaults for the shipped templates' variables, then --var pairs, then the friendly flags."""
-    from ..addresses import check_header_value
+    from jobmail.message.addresses import check_header_value
 
     variables: dict[str, object] = {
         "interviewer": "",
@@ -96,8 +96,8 @@ def template_variables(args, settings) -> dict[str, object]:
 
 
 def envelope_from(args, settings):
-    from ..addresses import normalize_address, normalize_message_id
-    from ..compose import Envelope
+    from jobmail.message.addresses import normalize_address, normalize_message_id
+    from jobmail.message.compose import Envelope
 
     def addresses(values: list[str], field: str) -> tuple[str, ...]:
         parts = [part for value in values for part in value.split(",") if part.strip()]
@@ -118,7 +118,7 @@ def envelope_from(args, settings):
 
 
 def prepare_from_args(args, settings, now):
-    from ..delivery import prepare
+    from jobmail.app.sending import prepare
 
     return prepare(settings, args.template, envelope_from(args, settings), template_variables(args, settings), now)
 
@@ -159,13 +159,13 @@ def run(args) -> int:
     now = datetime.now(UTC)
     due = zone = None
     if at:  # checked before anything else, dry run included; the message is dated when it is due
-        from .outbox_cmd import resolve_due
+        from jobmail.cli.outbox_cmd import resolve_due
 
         due, zone = resolve_due(args, settings, now)
     prepared = prepare_from_args(args, settings, due or now)
     print_summary(prepared)
     if due is not None and args.dry_run:  # otherwise scheduling says it, with the id
-        from .outbox_cmd import describe_due
+        from jobmail.cli.outbox_cmd import describe_due
 
         out(f"Send at:   {describe_due(due, zone)}")
     stop_on_guide_errors(prepared, args.force)
@@ -179,7 +179,7 @@ def run(args) -> int:
         out(f">>> This was a dry run: nothing was sent. Run the same command without --dry-run to {then}.")
         return EXIT_OK
     if due is not None:
-        from .outbox_cmd import schedule_prepared
+        from jobmail.cli.outbox_cmd import schedule_prepared
 
         return schedule_prepared(args, settings, prepared, now, due, zone)
     return send_prepared(settings, prepared, force=args.force)
@@ -199,8 +199,8 @@ def preview_lines(data: bytes) -> list[str]:
 
 
 def send_prepared(settings, prepared, force: bool, log_hint: bool = True) -> int:
-    from ..delivery import deliver, duplicate_guard, recover_interrupted, refuse_duplicate
-    from .common import sent_log
+    from jobmail.app.sending import deliver, duplicate_guard, recover_interrupted, refuse_duplicate
+    from jobmail.cli.common import sent_log
 
     log = sent_log(settings)
     logged = f"Logged as {prepared.id[:8]} in {log.file}; see `python send.py log show {prepared.id[:8]}`"
@@ -225,7 +225,7 @@ def send_prepared(settings, prepared, force: bool, log_hint: bool = True) -> int
 
 
 def _sending_only():
-    from ..sentlog import Query
+    from jobmail.store.sentlog import Query
 
     return Query(statuses=frozenset({"sending", "retrying"}))
 

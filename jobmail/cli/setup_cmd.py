@@ -14,9 +14,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from ..config import DEFAULT_ENV_FILE, DEFAULT_PORTS, PROJECT_DIR, SECURITY_MODES, is_loopback
-from ..errors import EXIT_OK, InputError, JobmailError
-from .common import out
+from jobmail.cli.common import out
+from jobmail.errors import EXIT_OK, InputError, JobmailError
+from jobmail.settings import DEFAULT_ENV_FILE, DEFAULT_PORTS, PROJECT_DIR, SECURITY_MODES, is_loopback
 
 EXAMPLE_FILE = PROJECT_DIR / "config.example.env"
 # The keys setup decides; any other key keeps config.example.env's line (a default) untouched.
@@ -47,7 +47,7 @@ exit codes: 0 the account works, 1 it does not (see the hint), 2 bad input or no
 def register(subparsers, common) -> None:
     import argparse
 
-    from . import SUMMARIES
+    from jobmail.cli import SUMMARIES
 
     p = subparsers.add_parser(
         "setup",
@@ -136,9 +136,9 @@ class Answers:
 
 
 def run(args) -> int:
-    from ..credentials import backend_name, set_password, storage_note
-    from ..probe import backend_step
-    from .check_cmd import print_failure
+    from jobmail.auth.credentials import backend_name, set_password, storage_note
+    from jobmail.cli.check_cmd import print_failure
+    from jobmail.smtp.diagnose import backend_step
 
     env_path = Path(args.env_file or DEFAULT_ENV_FILE)
     tty = sys.stdin.isatty()
@@ -212,8 +212,8 @@ class _NoKeyring(Exception):
 
 def ask_account(args, answers: Answers, on_host=lambda host: None) -> dict[str, str]:
     """Collect the account's values (SMTP_HOST, ...) from flags and answers, showing the provider's note."""
-    from .. import providers
-    from ..addresses import check_header_value, normalize_address
+    from jobmail import providers
+    from jobmail.message.addresses import check_header_value, normalize_address
 
     address = answers.get(
         "Your email address", "--address", args.address, parse=lambda t: normalize_address(t, "address")
@@ -291,7 +291,7 @@ def _show(provider) -> None:
 
 def _validate_partial(values: dict[str, str]):
     """Check some values with the same rules (and messages) as the .env file."""
-    from ..config import from_values
+    from jobmail.settings import from_values
 
     return from_values(values)
 
@@ -314,8 +314,8 @@ def _ca_file(text: str) -> str:
         return ""
     path = str(Path(text).expanduser().resolve())
     settings = _validate_partial({"SMTP_CA_FILE": path})
-    from ..errors import SendError
-    from ..smtp import ssl_context
+    from jobmail.errors import SendError
+    from jobmail.smtp.client import ssl_context
 
     try:
         ssl_context(settings)
@@ -326,7 +326,7 @@ def _ca_file(text: str) -> str:
 
 def _one_line(field: str):
     def parse(text: str) -> str:
-        from ..addresses import check_header_value
+        from jobmail.message.addresses import check_header_value
 
         check_header_value(text, field)
         if not text.strip():
@@ -337,7 +337,7 @@ def _one_line(field: str):
 
 
 def _validated(values: dict[str, str], env_path: Path):
-    from ..config import from_values
+    from jobmail.settings import from_values
 
     settings = from_values(values, base=env_path.resolve().parent)
     settings.require_account()
@@ -346,7 +346,7 @@ def _validated(values: dict[str, str], env_path: Path):
 
 def _read_password(args, tty: bool, prompt: str) -> str:
     """One line from standard input (--password-stdin, or no terminal), else getpass twice, up to 3 tries."""
-    from .password_cmd import read_password
+    from jobmail.cli.password_cmd import read_password
 
     if args.password_stdin or not tty:
         out(f"{prompt}: (one line from standard input)")
@@ -360,8 +360,8 @@ def _read_password(args, tty: bool, prompt: str) -> str:
 
 
 def _check(env_path: Path, args, stored: bool = True) -> int:
-    from ..config import load
-    from .check_cmd import run_check
+    from jobmail.cli.check_cmd import run_check
+    from jobmail.settings import load
 
     again = "python send.py check"  # the --env-file given is added to every suggested command
     if args.no_check:

@@ -2,7 +2,7 @@
 
 Each step becomes a `Step` with its result; a failed step carries what happened (with the server's reply
 when there was one) and a hint matched to the cause. This module does not print: the CLI does.
-The TLS rules are jobmail.smtp's (its ssl_context: certificate and host name always verified).
+The TLS rules are jobmail.smtp.client's (its ssl_context: certificate and host name always verified).
 """
 
 from __future__ import annotations
@@ -15,10 +15,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from . import credentials, providers
-from .config import DEFAULT_PORTS, Settings, is_loopback
-from .errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_SEND_FAILED, CredentialError, SendError
-from .smtp import authenticate, classify, local_hostname, plain_local_hint, redact, reply_text, ssl_context
+from jobmail import providers
+from jobmail.auth import credentials
+from jobmail.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_SEND_FAILED, CredentialError, SendError
+from jobmail.settings import DEFAULT_PORTS, Settings, is_loopback
+from jobmail.smtp.client import (
+    authenticate,
+    classify,
+    local_hostname,
+    plain_local_hint,
+    redact,
+    reply_text,
+    ssl_context,
+)
 
 # keyring's stand-ins for "no backend": they store nothing.
 NO_BACKENDS = ("keyring.backends.fail.Keyring", "keyring.backends.null.Keyring")
@@ -364,7 +373,7 @@ def explain(
     """What went wrong at `stage` (connect, greeting, tls, login) and what to do about it.
 
     "greeting" is the wait for the server's first line after the TCP connection is up (starttls/none).
-    Causes without a specific hint fall back to jobmail.smtp.classify's wording.
+    Causes without a specific hint fall back to jobmail.smtp.client.classify's wording.
     """
     server, port = settings.server, settings.smtp_port
     if isinstance(exc, smtplib.SMTPAuthenticationError):

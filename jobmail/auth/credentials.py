@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from .errors import CredentialError
+from jobmail.errors import CredentialError
 
 logger = logging.getLogger(__name__)
 

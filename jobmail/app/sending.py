@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from .compose import Draft, Envelope, build_message, message_bytes, render
-from .config import Settings
-from .errors import DuplicateError, OutcomeUnknown, SendError
-from .sentlog import MAY_HAVE_GONE, PENDING, SentLog, new_id
+from jobmail.errors import DuplicateError, OutcomeUnknown, SendError
+from jobmail.message.compose import Draft, Envelope, build_message, message_bytes, render
+from jobmail.settings import Settings
+from jobmail.store.sentlog import MAY_HAVE_GONE, PENDING, SentLog, new_id
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Prepared:
 
 
 def prepare(settings: Settings, template: str, envelope: Envelope, variables: dict, now: datetime) -> Prepared:
-    from .etiquette import check
+    from jobmail.message.etiquette import check
 
     draft = render(settings.templates_dir, template, variables)
     if draft.cc:  # the template's Cc: header adds to --cc
@@ -61,7 +61,7 @@ def body_digest(body: str) -> str:
 def find_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = PENDING + MAY_HAVE_GONE) -> dict | None:
     """An earlier message in one of `statuses` (default: waiting in the outbox, sent, or may have been)
     to the same people with the same subject and body."""
-    from .sentlog import Query
+    from jobmail.store.sentlog import Query
 
     def key(rec: dict) -> tuple:
         return sorted(a.lower() for a in rec.get("to", [])), rec.get("subject"), rec.get("body_sha256")
@@ -78,7 +78,7 @@ def refuse_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = PEN
     earlier = find_duplicate(log, record, statuses)
     if earlier is None:
         return
-    from .logview import local_time
+    from jobmail.cli.views import local_time
 
     short = earlier["id"][:8]
     if earlier["status"] in PENDING:
@@ -104,7 +104,7 @@ def password_provider(settings: Settings) -> Callable[[], str]:
 
     def get() -> str:
         if not cache:
-            from .credentials import get_password
+            from jobmail.auth.credentials import get_password
 
             cache.append(get_password(settings.smtp_host, settings.smtp_username, settings.keyring_backend))
         return cache[0]
@@ -226,7 +226,7 @@ def _settled(status: str) -> dict:
 
 
 def _deliver_locked(settings, write, before_data, on_retry, password, record, data, state, kwargs):
-    from . import smtp
+    from jobmail.smtp import client as smtp
 
     try:
         done = smtp.send(

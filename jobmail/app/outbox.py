@@ -43,10 +43,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .config import Settings
-from .delivery import deliver, duplicate_guard, password_provider, recover_interrupted, refuse_duplicate, sender_lock
-from .errors import InputError, OutcomeUnknown, SendError
-from .sentlog import MAY_HAVE_GONE, PENDING, SentLog, timestamp, utc_now
+from jobmail.app.sending import (
+    deliver,
+    duplicate_guard,
+    password_provider,
+    recover_interrupted,
+    refuse_duplicate,
+    sender_lock,
+)
+from jobmail.errors import InputError, OutcomeUnknown, SendError
+from jobmail.settings import Settings
+from jobmail.store.sentlog import MAY_HAVE_GONE, PENDING, SentLog, timestamp, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -280,7 +287,7 @@ class Outbox:
         """Sent early or late: dated with the time it goes out, and stored so, since the copy kept must be
         what was sent. If that copy cannot be replaced (a full disk, a file held open on Windows), the
         message goes out as stored, with its due-time date, rather than not at all."""
-        from .compose import redate
+        from jobmail.message.compose import redate
 
         redated = redate(data, self.clock())
         if redated is None:
@@ -344,7 +351,7 @@ def _claimable(current: dict) -> bool:
 
 
 def _not_pending(current: dict, verb: str) -> str:
-    from .logview import local_time
+    from jobmail.cli.views import local_time
 
     short, status, when = current["id"][:8], current.get("status"), local_time(current.get("time", "?"))
     see = f"see `python send.py log show {short}`"
@@ -499,7 +506,7 @@ class _Waiter:
         self.progressed = False
 
     def run(self) -> dict | None:
-        from . import smtp  # noqa: F401  (import it now, not at the due time)
+        from jobmail.smtp import client  # noqa: F401  (import it now, not at the due time)
 
         with WakeSocket(self.outbox.log) as wake:
             read_at = 0.0

@@ -10,8 +10,8 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
-from .errors import InputError
-from .sentlog import PENDING, STATUSES, SentLog
+from jobmail.errors import InputError
+from jobmail.store.sentlog import PENDING, STATUSES, SentLog
 
 WHEN_FORMS = "a date (2026-11-01), a date and time (2026-11-01 14:30), today, yesterday, or 30m, 12h, 7d, 2w ago"
 _AGO = re.compile(r"(\d{1,6})\s*(m|min|h|d|w)", re.IGNORECASE)

@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .config import Settings, is_loopback
-from .errors import OutcomeUnknown, SendError
+from jobmail.errors import OutcomeUnknown, SendError
+from jobmail.settings import Settings, is_loopback
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ import json
 import os
 from datetime import UTC, datetime
 
-from .errors import InputError, JobmailError
+from jobmail.errors import InputError, JobmailError
 
 TYPE_CHECKING = False  # not `from typing import ...`: typing costs milliseconds at every start
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import io
 import os
 import re
 
-from .errors import ConfigError
+from jobmail.errors import ConfigError
 
 TYPE_CHECKING = False  # not `from typing import ...`: typing costs milliseconds at every start
 if TYPE_CHECKING:
@@ -316,8 +316,8 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
     port = _integer("SMTP_PORT", port_text, 1, 65535) if port_text else DEFAULT_PORTS[security]
     from_address = values["FROM_ADDRESS"].strip()
     if from_address:
-        from .addresses import normalize_address
-        from .errors import InputError
+        from jobmail.errors import InputError
+        from jobmail.message.addresses import normalize_address
 
         try:
             from_address = normalize_address(from_address, "FROM_ADDRESS")
@@ -361,8 +361,8 @@ MAX_NAME = 64
 
 def _display_name(text: str) -> str:
     """FROM_NAME as it will show: one line, single spaces, no characters that could forge a header."""
-    from .addresses import check_header_value
-    from .errors import InputError
+    from jobmail.errors import InputError
+    from jobmail.message.addresses import check_header_value
 
     try:
         check_header_value(text, "FROM_NAME")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InputError
+from jobmail.errors import InputError
 
 # What Python's email package reads as an RFC 2047 encoded word ("=?charset?q?text?="). It decodes
 # such text even in a value we set, so "=?utf-8?q?x=0D=0ABcc:_y?=" would become a line break and a

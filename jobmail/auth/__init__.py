@@ -1,0 +1,1 @@
+"""Sign-in secrets: the OS keyring (and nothing else holds a password)."""

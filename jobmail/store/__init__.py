@@ -1,0 +1,1 @@
+"""The sent log on disk: the record layout and its fast reader, durable file writes, every lock."""
