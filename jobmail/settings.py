@@ -213,7 +213,7 @@ def _located(exc: ConfigError, origins: dict[str, str]) -> ConfigError:
     """The error, prefixed with where its key was set (file and line, or the environment)."""
     text = str(exc)
     origin = origins.get(exc.key) if exc.key else None
-    return ConfigError(f"{origin}: {text}", exc.key) if origin and origin not in text else exc
+    return ConfigError(f"{origin}: {text}", key=exc.key) if origin and origin not in text else exc
 
 
 def from_values(values: dict[str, str], base: str | os.PathLike | None = None) -> Settings:
@@ -302,15 +302,15 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
         raise ConfigError(
             f"SMTP_SECURITY={values['SMTP_SECURITY']!r} is not one of {', '.join(SECURITY_MODES)}: "
             "use ssl for port 465, starttls for 587",
-            "SMTP_SECURITY",
+            key="SMTP_SECURITY",
         )
     host = values["SMTP_HOST"].strip()
     if host and (any(ch.isspace() for ch in host) or "/" in host):
-        raise ConfigError(f"SMTP_HOST={host!r} is not a host name: write it like smtp.example.com", "SMTP_HOST")
+        raise ConfigError(f"SMTP_HOST={host!r} is not a host name: write it like smtp.example.com", key="SMTP_HOST")
     if security == "none" and host and not is_loopback(host):
         raise ConfigError(
             f"SMTP_SECURITY=none is allowed only for a server on this machine, not {host}: use starttls or ssl",
-            "SMTP_SECURITY",
+            key="SMTP_SECURITY",
         )
     port_text = values["SMTP_PORT"].strip()
     port = _integer("SMTP_PORT", port_text, 1, 65535) if port_text else DEFAULT_PORTS[security]
@@ -322,18 +322,18 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
         try:
             from_address = normalize_address(from_address, "FROM_ADDRESS")
         except InputError as exc:
-            raise ConfigError(str(exc).rstrip("."), "FROM_ADDRESS") from None  # load() says where it was set
+            raise ConfigError(str(exc).rstrip("."), key="FROM_ADDRESS") from None  # load() says where it was set
     ca_text = values["SMTP_CA_FILE"].strip()
     ca_file = _resolve(base, ca_text) if ca_text else None
     if ca_file is not None and not os.path.isfile(ca_file):
         raise ConfigError(
-            f"SMTP_CA_FILE={ca_text}: no such file: give the path of a PEM certificate file", "SMTP_CA_FILE"
+            f"SMTP_CA_FILE={ca_text}: no such file: give the path of a PEM certificate file", key="SMTP_CA_FILE"
         )
     log_text = values["LOG_DIR"].strip()
     templates_text = values["TEMPLATES_DIR"].strip()
     from_name = _display_name(values["FROM_NAME"])
     if "\r" in values["SMTP_USERNAME"] or "\n" in values["SMTP_USERNAME"]:
-        raise ConfigError("SMTP_USERNAME contains a line break: keep it on one line", "SMTP_USERNAME")
+        raise ConfigError("SMTP_USERNAME contains a line break: keep it on one line", key="SMTP_USERNAME")
     return Settings(
         env_file=path,
         smtp_host=host,
@@ -367,11 +367,11 @@ def _display_name(text: str) -> str:
     try:
         check_header_value(text, "FROM_NAME")
     except InputError as exc:
-        raise ConfigError(str(exc), "FROM_NAME") from None
+        raise ConfigError(str(exc), key="FROM_NAME") from None
     name = " ".join(text.split())
     if len(name) > MAX_NAME:
         raise ConfigError(
-            f"FROM_NAME is {len(name)} characters long: keep it to {MAX_NAME} (the name you sign with)", "FROM_NAME"
+            f"FROM_NAME is {len(name)} characters long: keep it to {MAX_NAME} (the name you sign with)", key="FROM_NAME"
         )
     return name
 
@@ -383,7 +383,7 @@ def _business_hours(text: str) -> str:
     found = _HOURS.fullmatch(text)
     if found is None or (int(found[1]), int(found[2])) >= (int(found[3]), int(found[4])):
         raise ConfigError(
-            f"BUSINESS_HOURS={text!r} is not a range of the day: write it like 09:00-17:00", "BUSINESS_HOURS"
+            f"BUSINESS_HOURS={text!r} is not a range of the day: write it like 09:00-17:00", key="BUSINESS_HOURS"
         )
     return text.strip()
 
@@ -402,7 +402,7 @@ def _retry_within(text: str, delay: float) -> float:
         raise ConfigError(
             f"SEND_RETRY_WITHIN={within:g} is shorter than SEND_RETRY_DELAY={delay:g}: no retry could ever start; "
             "raise SEND_RETRY_WITHIN or lower SEND_RETRY_DELAY",
-            "SEND_RETRY_WITHIN",
+            key="SEND_RETRY_WITHIN",
         )
     return within
 
@@ -411,9 +411,11 @@ def _integer(key: str, text: str, low: int, high: int) -> int:
     try:
         value = int(text.strip())
     except ValueError:
-        raise ConfigError(f"{key}={text!r} is not a whole number: give a number from {low} to {high}", key) from None
+        raise ConfigError(
+            f"{key}={text!r} is not a whole number: give a number from {low} to {high}", key=key
+        ) from None
     if not low <= value <= high:
-        raise ConfigError(f"{key}={value} is out of range: give a number from {low} to {high}", key)
+        raise ConfigError(f"{key}={value} is out of range: give a number from {low} to {high}", key=key)
     return value
 
 
@@ -421,9 +423,9 @@ def _number(key: str, text: str, low: float, high: float) -> float:
     try:
         value = float(text.strip())
     except ValueError:
-        raise ConfigError(f"{key}={text!r} is not a number: give a number from {low:g} to {high:g}", key) from None
+        raise ConfigError(f"{key}={text!r} is not a number: give a number from {low:g} to {high:g}", key=key) from None
     if not low <= value <= high:
-        raise ConfigError(f"{key}={value:g} is out of range: give a number from {low:g} to {high:g}", key)
+        raise ConfigError(f"{key}={value:g} is out of range: give a number from {low:g} to {high:g}", key=key)
     return value
 
 
