@@ -9,11 +9,15 @@ import io
 import os
 import re
 
-from jobmail.errors import ConfigError
+from jobmail.addresses import check_header_value, normalize_address
+from jobmail.errors import Command, ConfigError, InputError
 
-TYPE_CHECKING = False  # not `from typing import ...`: typing costs milliseconds at every start
+TYPE_CHECKING = False  # not `from typing import ...`: typing costs `send.py log` ~9 ms of its start
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import NamedTuple as Record
+else:
+    from jobmail.frozen import Record
 
 # pathlib is imported only where a Path is handed out: it costs `send.py log` ~3 ms of its start-up
 # (it imports urllib.parse and ipaddress), so this module works with os.path and strings.
@@ -44,48 +48,28 @@ KEYS: dict[str, str] = {
 }
 PASSWORD_HINTS = ("PASSWORD", "PASSWD", "PASS", "SECRET", "TOKEN")
 PASSWORD_ENV_NAMES = ("SMTP_PASSWORD", "SMTP_PASS", "MAIL_PASSWORD", "EMAIL_PASSWORD", "JOBMAIL_PASSWORD")
-PASSWORD_FIX = "store it in the keyring with `python send.py password set` and remove it"
+PASSWORD_FIX = ("store it in the keyring with ", Command("password", "set"), " and remove it")
 
 
-SETTINGS_FIELDS = (
-    "env_file",
-    "smtp_host",
-    "smtp_port",
-    "smtp_security",
-    "smtp_username",
-    "smtp_ca_file",
-    "smtp_timeout",
-    "from_address",
-    "from_name",
-    "log_dir",
-    "templates_dir",
-    "keyring_backend",
-    "send_attempts",
-    "send_retry_delay",
-    "send_retry_within",
-    "max_message_bytes",
-    "business_hours",
-    "overdue_after_hours",
-)
-PATH_FIELDS = ("env_file", "smtp_ca_file", "log_dir", "templates_dir")
+class Settings(Record):
+    """The validated settings: one immutable record, built once by `load` (or `from_values`).
 
-
-class Settings:
-    """The validated settings: one immutable record, built once by `load`.
-
-    (A plain class with __slots__ rather than a dataclass: importing dataclasses costs `send.py log`
-    about 10 ms of its start-up.) The four paths are kept as strings and handed out as `Path` objects,
-    so that only the commands that use them import pathlib; `log_folder` is the log folder as a string.
+    The paths are strings (`log_folder`, `templates_folder`, `env_file`, `smtp_ca_file`), so that reading
+    the log (`send.py log`) never imports pathlib (~3 ms of its start); `log_dir` and `templates_dir` hand
+    them out as Path objects to the commands that want one.
     """
 
-    __slots__ = tuple(f"_{name}" if name in PATH_FIELDS else name for name in SETTINGS_FIELDS)
+    env_file: str | None
     smtp_host: str
     smtp_port: int
     smtp_security: str
     smtp_username: str
+    smtp_ca_file: str | None
     smtp_timeout: float
     from_address: str
     from_name: str
+    log_folder: str
+    templates_folder: str
     keyring_backend: str
     send_attempts: int
     send_retry_delay: float
@@ -94,53 +78,21 @@ class Settings:
     business_hours: str
     overdue_after_hours: float
 
-    def __init__(self, **values):
-        unknown = values.keys() - set(SETTINGS_FIELDS)
-        missing = set(SETTINGS_FIELDS) - values.keys()
-        if unknown or missing:
-            raise TypeError(f"Settings: unknown {sorted(unknown)}, missing {sorted(missing)}")
-        for name in SETTINGS_FIELDS:
-            value = values[name]
-            if name in PATH_FIELDS:
-                name, value = f"_{name}", (None if value is None else os.fspath(value))
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"Settings are frozen: cannot set {name}")
-
-    def __eq__(self, other):
-        return type(other) is Settings and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
-
-    def __hash__(self):
-        return hash(tuple(getattr(self, n) for n in self.__slots__))
-
-    def __repr__(self):
-        return "Settings(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in SETTINGS_FIELDS) + ")"
-
-    def replace(self, **changes) -> Settings:
-        """A copy with some fields changed (like dataclasses.replace)."""
-        own = {n: getattr(self, f"_{n}" if n in PATH_FIELDS else n) for n in SETTINGS_FIELDS}
-        return Settings(**{**own, **changes})
-
-    @property
-    def env_file(self) -> Path | None:
-        return _path(self._env_file)
-
-    @property
-    def smtp_ca_file(self) -> Path | None:
-        return _path(self._smtp_ca_file)
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some fields changed."""
+        return self._replace(**changes)
 
     @property
     def log_dir(self) -> Path:
-        return _path(self._log_dir)
+        from pathlib import Path  # only for the commands that ask for a Path (see the class docstring)
+
+        return Path(self.log_folder)
 
     @property
     def templates_dir(self) -> Path:
-        return _path(self._templates_dir)
+        from pathlib import Path
 
-    @property
-    def log_folder(self) -> str:
-        return self._log_dir
+        return Path(self.templates_folder)
 
     @property
     def needs_password(self) -> bool:
@@ -153,23 +105,17 @@ class Settings:
 
     def require_account(self) -> None:
         """Raise unless the settings name an account that mail can be sent from."""
-        where = self._env_file or f"the environment, and there is no {DEFAULT_ENV_FILE} in {os.getcwd()}"
+        where = self.env_file or f"the environment, and there is no {DEFAULT_ENV_FILE} in {os.getcwd()}"
         for key, value in (("SMTP_HOST", self.smtp_host), ("FROM_ADDRESS", self.from_address)):
             if not value:
                 raise ConfigError(
-                    f"{key} is not set in {where}: run `python send.py setup` (or copy config.example.env to "
-                    ".env and fill it in), and run the commands from the folder that holds .env, or add --env-file"
+                    f"{key} is not set in {where}: run ",
+                    Command("setup"),
+                    " (or copy config.example.env to .env and fill it in), and run the commands from the folder "
+                    "that holds .env, or add --env-file",
                 )
         if not self.from_name:
             raise ConfigError(f"FROM_NAME is not set in {where}: set it to the name you sign your emails with")
-
-
-def _path(text: str | None) -> Path | None:
-    if text is None:
-        return None
-    from pathlib import Path
-
-    return Path(text)
 
 
 def is_loopback(host: str) -> bool:
@@ -211,9 +157,8 @@ def load(env_file: str | os.PathLike | None = None, environ: dict[str, str] | No
 
 def _located(exc: ConfigError, origins: dict[str, str]) -> ConfigError:
     """The error, prefixed with where its key was set (file and line, or the environment)."""
-    text = str(exc)
     origin = origins.get(exc.key) if exc.key else None
-    return ConfigError(f"{origin}: {text}", key=exc.key) if origin and origin not in text else exc
+    return ConfigError(f"{origin}: ", *exc.parts, key=exc.key) if origin and origin not in str(exc) else exc
 
 
 def from_values(values: dict[str, str], base: str | os.PathLike | None = None) -> Settings:
@@ -228,7 +173,7 @@ def _pick_env_file(env_file: str | os.PathLike | None) -> str | None:
     path = os.fspath(env_file)  # resolved by the OS (realpath), not on the text: `link/../x.env` is as the OS sees it
     if not os.path.isfile(path):
         raise ConfigError(
-            f"config file {path} not found: run `python send.py setup` (it writes it) or copy config.example.env there"
+            f"config file {path} not found: run ", Command("setup"), " (it writes it) or copy config.example.env there"
         )
     return os.path.realpath(path)
 
@@ -247,7 +192,7 @@ def _read_env_file(path: str) -> list[tuple[int, str, str]]:
         bindings = _dotenv_bindings(text, path)
     for line, key, _ in bindings:
         if any(hint in key.upper() for hint in PASSWORD_HINTS):
-            raise ConfigError(f"{path}, line {line}: {key} looks like a password: {PASSWORD_FIX} from the file")
+            raise ConfigError(f"{path}, line {line}: {key} looks like a password: ", *PASSWORD_FIX, " from the file")
         if key not in KEYS:
             raise ConfigError(f"{path}, line {line}: unknown key {key}: see config.example.env for the keys")
     return bindings
@@ -293,7 +238,7 @@ def _dotenv_bindings(text: str, path: str) -> list[tuple[int, str, str]]:
 def _refuse_passwords_in_environment(environ) -> None:
     for name in PASSWORD_ENV_NAMES:
         if environ.get(name):
-            raise ConfigError(f"{name} is set in the environment: {PASSWORD_FIX} from the environment")
+            raise ConfigError(f"{name} is set in the environment: ", *PASSWORD_FIX, " from the environment")
 
 
 def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
@@ -316,9 +261,6 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
     port = _integer("SMTP_PORT", port_text, 1, 65535) if port_text else DEFAULT_PORTS[security]
     from_address = values["FROM_ADDRESS"].strip()
     if from_address:
-        from jobmail.errors import InputError
-        from jobmail.message.addresses import normalize_address
-
         try:
             from_address = normalize_address(from_address, "FROM_ADDRESS")
         except InputError as exc:
@@ -344,8 +286,10 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
         smtp_timeout=_number("SMTP_TIMEOUT", values["SMTP_TIMEOUT"], 0.1, 600),
         from_address=from_address,
         from_name=from_name,
-        log_dir=_resolve(base, log_text) if log_text else os.path.join(PROJECT_FOLDER, "log"),
-        templates_dir=_resolve(base, templates_text) if templates_text else os.path.join(PROJECT_FOLDER, "templates"),
+        log_folder=_resolve(base, log_text) if log_text else os.path.join(PROJECT_FOLDER, "log"),
+        templates_folder=(
+            _resolve(base, templates_text) if templates_text else os.path.join(PROJECT_FOLDER, "templates")
+        ),
         keyring_backend=values["KEYRING_BACKEND"].strip(),
         send_attempts=_integer("SEND_ATTEMPTS", values["SEND_ATTEMPTS"], 1, 10),
         send_retry_delay=(retry_delay := _number("SEND_RETRY_DELAY", values["SEND_RETRY_DELAY"], 0, 60)),
@@ -361,9 +305,6 @@ MAX_NAME = 64
 
 def _display_name(text: str) -> str:
     """FROM_NAME as it will show: one line, single spaces, no characters that could forge a header."""
-    from jobmail.errors import InputError
-    from jobmail.message.addresses import check_header_value
-
     try:
         check_header_value(text, "FROM_NAME")
     except InputError as exc:
@@ -431,5 +372,7 @@ def _number(key: str, text: str, low: float, high: float) -> float:
 
 def __getattr__(name: str):
     if name == "PROJECT_DIR":  # the project folder as a Path, made on first use (see PROJECT_FOLDER)
-        return _path(PROJECT_FOLDER)
+        from pathlib import Path
+
+        return Path(PROJECT_FOLDER)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -42,7 +42,7 @@ def test_relative_paths_are_relative_to_the_env_file(tmp_path):
     (tmp_path / "ca.pem").write_text("x", encoding="utf-8")
     settings = load(write(tmp_path, BASE + "LOG_DIR=mylog\nSMTP_CA_FILE=ca.pem\n"), environ={})
     assert settings.log_dir == tmp_path / "mylog"
-    assert settings.smtp_ca_file == tmp_path / "ca.pem"
+    assert settings.smtp_ca_file == str(tmp_path / "ca.pem")
 
 
 @pytest.mark.parametrize(

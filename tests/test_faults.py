@@ -430,7 +430,7 @@ def killed_while_sending(fault_account, password, tls_context) -> FaultAccount:
 
 @POSIX_ONLY
 def test_killed_while_sending_leaves_sending_then_unknown_and_nothing_is_resent(fault_account, password, tls_context):
-    from jobmail.app.sending import recover_interrupted
+    from jobmail.app.recovery import recover_interrupted
     from jobmail.store.sentlog import SentLog
 
     account = killed_while_sending(fault_account, password, tls_context)

@@ -22,7 +22,10 @@ import pytest
 from conftest import WITHDRAW_ARGS, wait_until
 
 from jobmail import settings as config
-from jobmail.app.outbox import WAKE_DIR, Entry, Outbox, WakeSocket, wake_waiters
+from jobmail.app.outbox import Entry, Outbox
+from jobmail.app.requests import SendRequest
+from jobmail.app.sending import prepare
+from jobmail.app.wake import WAKE_DIR, WakeSocket, wake_waiters
 from jobmail.cli import build_parser, main
 from jobmail.cli.outbox_cmd import schedule_prepared
 from jobmail.cli.send_cmd import prepare_from_args
@@ -54,9 +57,12 @@ class Box:
         self.outbox = Outbox(self.settings, clock=clock, password=lambda: password)
         self.log = self.outbox.log
 
-    def prepare(self, company: str = "Acme", *extra: str, now: datetime | None = None):
-        args = build_parser().parse_args([*WITHDRAW_ARGS, "--company", company, *extra])
-        return prepare_from_args(args, self.settings, now or self.clock())
+    def prepare(self, company: str = "Acme", now: datetime | None = None):
+        request = SendRequest(
+            "withdraw", to=("jordan.lee@acme.example.com",), interviewer="Jordan Lee", position="Data Analyst",
+            company=company,
+        )
+        return prepare(self.settings, request, now or self.clock())
 
     def schedule(self, due: datetime, company: str = "Acme", zone: str = "", force: bool = False):
         prepared = self.prepare(company)

@@ -27,10 +27,10 @@ from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from jobmail import settings as config
+from jobmail.addresses import check_header_value, normalize_address, normalize_message_id
 from jobmail.cli import main
 from jobmail.errors import ConfigError, InputError
 from jobmail.loopback import LOOPBACK, LoopbackServer
-from jobmail.message.addresses import check_header_value, normalize_address, normalize_message_id
 from jobmail.message.compose import Draft, Envelope, build_message, message_bytes
 from jobmail.settings import from_values
 from jobmail.smtp import client as smtp

@@ -14,7 +14,7 @@ folder: the holder re-reads the message's state and delivers it only if it is st
 ``overdue``, for send-now). ``cancel`` takes the same lock, so it either writes ``cancelled`` before any
 delivery starts (nothing is sent) or finds the message already sent, failed or unknown (it lost, and says
 so). A process killed while waiting, or before DATA, leaves ``scheduled`` (or ``retrying``): the next run
-sends it. Killed after ``sending``: delivery.recover_interrupted turns it into ``unknown`` once its sender
+sends it. Killed after ``sending``: jobmail.app.recovery turns it into ``unknown`` once its sender
 lock is free; it is never resent on its own.
 
 Waiting. Each waiting process has its own ``schedule.Scheduler`` (never the module default) holding one
@@ -25,49 +25,34 @@ planned again, and one it would run late is run by the UTC check. The wait is ca
 which the log is read again (a lost wake-up, or a machine that slept: ``select`` does not count suspended
 time). There is no polling tick.
 
-Wake-ups. A waiting process registers itself as ``outbox-wake/<port>-<token>.lock`` in the log folder and
-holds a file lock on that file while it lives. Scheduling, cancelling and send-now send one datagram to
-each live waiter (a file whose lock can be taken belongs to a dead process and is removed). A datagram only
-prompts a re-read of the log, so a lost or stray one does no harm.
+Wake-ups: jobmail.app.wake.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-import select
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from jobmail.app.sending import (
-    deliver,
-    duplicate_guard,
-    password_provider,
-    recover_interrupted,
-    refuse_duplicate,
-    sender_lock,
-)
-from jobmail.errors import InputError, OutcomeUnknown, SendError
+import schedule
+
+from jobmail import status
+from jobmail.app.recovery import recover_interrupted
+from jobmail.app.sending import Prepared, admit, deliver, password_provider
+from jobmail.app.wake import RECHECK_SECONDS, WakeSocket, wake_waiters
+from jobmail.clock import local_time, timestamp, utc_now
+from jobmail.errors import Command, InputError, OutcomeUnknown, SendError, render
+from jobmail.message.compose import redate
 from jobmail.settings import Settings
-from jobmail.store.sentlog import MAY_HAVE_GONE, PENDING, SentLog, timestamp, utc_now
+from jobmail.status import Status
+from jobmail.store.locks import outbox_lock, send_guard, sender_lock
+from jobmail.store.sentlog import SentLog
 
 logger = logging.getLogger(__name__)
 
-LOOPBACK = "127.0.0.1"
-OUTBOX_LOCK = "outbox.lock"
-WAKE_DIR = "outbox-wake"
-WAKE_MESSAGE = b"jobmail outbox changed"
-RECHECK_SECONDS = 60.0
-STALE_AFTER_SECONDS = 10.0  # a wake file this old whose lock is free belongs to a dead process
 OVERDUE_GRACE = timedelta(minutes=1)  # never hold a message for being less late than this
-
-CLAIMABLE = ("scheduled", "overdue", "retrying")  # under the outbox lock, `retrying` was interrupted before DATA
-PLANNED = ("scheduled", "retrying")  # what a waiting process sets a timer for
-LISTED = ("scheduled", "overdue", "sending", "retrying")
 _META = ("id", "time", "status")
 
 Callback = Callable[..., None]
@@ -124,7 +109,11 @@ class Outcome:
     id: str
     action: str
     record: dict | None
-    error: str = ""
+    problem: tuple[str | Command, ...] = ()  # what went wrong, or why it is held, with its next steps
+
+    @property
+    def error(self) -> str:
+        return render(self.problem)
 
 
 class Outbox:
@@ -146,7 +135,7 @@ class Outbox:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def entries(self, statuses: tuple[str, ...] = LISTED) -> list[Entry]:
+    def entries(self, statuses: frozenset[str] = status.IN_OUTBOX) -> list[Entry]:
         """Outbox messages whose current state is one of ``statuses``, soonest first."""
         found = [
             Entry(record)
@@ -158,9 +147,9 @@ class Outbox:
     def state(self, entry: Entry, now: datetime | None = None) -> str:
         """``waiting`` (not due), ``due`` (send it), ``overdue`` (too late to send on its own: hold it),
         ``held`` (already held), or the entry's status when it is being sent."""
-        if entry.status == "overdue":
+        if entry.status == Status.OVERDUE:
             return "held"
-        if entry.status not in PLANNED:
+        if entry.status not in status.TIMED:
             return entry.status
         now = self.clock() if now is None else now
         if now < entry.due:
@@ -169,15 +158,19 @@ class Outbox:
 
     # -- scheduling and cancelling -------------------------------------------------------------
 
-    def schedule(self, prepared, due: datetime, zone: str = "", force: bool = False) -> dict:
-        """Store the exact bytes and append the ``scheduled`` record (refusing a duplicate unless ``force``),
-        then wake any waiting process. Returns the record."""
-        record = {"id": prepared.id, "status": "scheduled", **prepared.record, "due": timestamp(due), "zone": zone}
-        with duplicate_guard(self.log), self.log.locked():
-            if not force:
-                refuse_duplicate(self.log, prepared.record, statuses=PENDING + MAY_HAVE_GONE)
-            self.log.store_message(prepared.id, prepared.data)
-            written = self.log.append(record, moment=self.clock())
+    def schedule(self, prepared: Prepared, due: datetime, zone: str = "", force: bool = False) -> dict:
+        """Admit the message as an immediate send is admitted (jobmail.app.sending.admit: a duplicate is
+        refused unless ``force``, the exact bytes are stored) with a ``scheduled`` record, then wake any
+        waiting process. Returns the record."""
+        record = {
+            "id": prepared.id,
+            "status": Status.SCHEDULED,
+            **prepared.record,
+            "due": timestamp(due),
+            "zone": zone,
+        }
+        with send_guard(self.log.folder):
+            written = admit(self.log, prepared, force=force, scheduled=record, moment=self.clock())
         wake_waiters(self.log)
         return written
 
@@ -187,9 +180,9 @@ class Outbox:
         with self.outbox_lock():
             current = self._current(message_id)
             if not _claimable(current):
-                raise InputError(_not_pending(current, "cancel"))
+                raise InputError(*_not_pending(current, "cancel"))
             fields = self._fields(message_id, current)
-            written = self.log.append({"id": message_id, **fields, "status": "cancelled"})
+            written = self.log.append({"id": message_id, **fields, "status": Status.CANCELLED})
         wake_waiters(self.log)
         return written
 
@@ -203,18 +196,18 @@ class Outbox:
         """Send the message now, whatever its due time; the only way to send an ``overdue`` one."""
         outcome = self._claim(message_id, force=True, on_event=on_event)
         if outcome.action == "gone":
-            raise InputError(_not_pending(outcome.record, "send"))
+            raise InputError(*_not_pending(outcome.record, "send"))
         wake_waiters(self.log)
         return outcome
 
     def recover(self) -> list[dict]:
         """Mark ``unknown`` every message whose sending process died after ``sending`` (never resent)."""
-        return recover_interrupted(self.log, [r for r in self.log.latest_states() if r.get("status") == "sending"])
+        return recover_interrupted(self.log, [r for r in self.log.latest_states() if r.get("status") == Status.SENDING])
 
     def run_due(self, on_event: Callback = _ignore, on_outcome: Callback = _ignore) -> list[Outcome]:
         """Send every message that is due now (holding those too late); return what happened to each."""
         outcomes = []
-        for entry in self.entries(PLANNED):
+        for entry in self.entries(status.TIMED):
             if self.clock() < entry.due:
                 break  # soonest first: the rest are not due either
             outcome = self.process(entry.id, on_event)
@@ -235,8 +228,8 @@ class Outbox:
         """The message's current record once no process is delivering it (an interrupted ``sending``
         becomes ``unknown``)."""
         current = self.log.current(message_id)
-        if current is not None and current.get("status") == "sending":
-            with sender_lock(self.log, message_id):  # blocks while another process delivers it
+        if current is not None and current.get("status") == Status.SENDING:
+            with sender_lock(self.log.folder, message_id):  # blocks while another process delivers it
                 pass
             recover_interrupted(self.log, [current])
             current = self.log.current(message_id)
@@ -251,23 +244,20 @@ class Outbox:
     # -- internals -----------------------------------------------------------------------------
 
     def outbox_lock(self):
-        from filelock import FileLock
-
-        self.log.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return FileLock(str(self.log.directory / OUTBOX_LOCK), mode=0o600)
+        return outbox_lock(self.log.folder)
 
     def _current(self, message_id: str) -> dict:
         current = self.log.current(message_id)
         if current is None:
-            raise InputError(f"no message with the id {message_id}: see `python send.py outbox`")
+            raise InputError(f"no message with the id {message_id}: see ", Command("outbox"))
         return current
 
     def _fields(self, message_id: str, current: dict | None = None) -> dict:
         """The message's own fields (addresses, subject, due ...), from its `scheduled` record."""
-        if current is not None and current.get("status") == "scheduled":
+        if current is not None and current.get("status") == Status.SCHEDULED:
             return {key: value for key, value in current.items() if key not in _META}
         history = self.log.history(message_id)
-        first = next((r for r in history if r["status"] == "scheduled"), history[0])
+        first = next((r for r in history if r["status"] == Status.SCHEDULED), history[0])
         return {key: value for key, value in first.items() if key not in _META}
 
     def _claim(self, message_id: str, force: bool, on_event: Callback) -> Outcome:
@@ -287,8 +277,6 @@ class Outbox:
         """Sent early or late: dated with the time it goes out, and stored so, since the copy kept must be
         what was sent. If that copy cannot be replaced (a full disk, a file held open on Windows), the
         message goes out as stored, with its due-time date, rather than not at all."""
-        from jobmail.message.compose import redate
-
         redated = redate(data, self.clock())
         if redated is None:
             return data
@@ -303,11 +291,13 @@ class Outbox:
         hours = self.settings.overdue_after_hours
         note = (
             f"held: it is {late.total_seconds() / 3600:.1f} h past its time (nothing was running to send it), "
-            f"more than OVERDUE_AFTER_HOURS={hours:g}; send it with `python send.py outbox send-now {message_id[:8]}` "
-            f"or cancel it with `python send.py outbox cancel {message_id[:8]}`"
+            f"more than OVERDUE_AFTER_HOURS={hours:g}; send it with ",
+            Command("outbox", "send-now", message_id[:8]),
+            " or cancel it with ",
+            Command("outbox", "cancel", message_id[:8]),
         )
         fields = self._fields(message_id, current)
-        record = self.log.append({"id": message_id, **fields, "status": "overdue", "note": note})
+        record = self.log.append({"id": message_id, **fields, "status": Status.OVERDUE, "note": render(note)})
         return Outcome(message_id, "overdue", record, note)
 
     def _deliver(self, message_id: str, current: dict, on_event: Callback) -> Outcome:
@@ -318,8 +308,8 @@ class Outbox:
                 f"the stored copy {self.log.message_path(message_id)} is missing: nothing was sent; "
                 "schedule the message again"
             )
-            record = self.log.append({"id": message_id, **fields, "status": "failed", "error": error})
-            return Outcome(message_id, "failed", record, error)
+            record = self.log.append({"id": message_id, **fields, "status": Status.FAILED, "error": error})
+            return Outcome(message_id, "failed", record, (error,))
         self.check_password()  # a missing password raises here, leaving the message scheduled
         data = self._redated(message_id, data)
         last: dict = {}
@@ -340,141 +330,29 @@ class Outbox:
                 keep_queued_on_interrupt=True,
             )
         except OutcomeUnknown as exc:
-            return Outcome(message_id, "unknown", last.get("record"), str(exc))
+            return Outcome(message_id, "unknown", last.get("record"), exc.parts)
         except SendError as exc:
-            return Outcome(message_id, "failed", last.get("record"), str(exc))
+            return Outcome(message_id, "failed", last.get("record"), exc.parts)
         return Outcome(message_id, "sent", last.get("record"))
 
 
 def _claimable(current: dict) -> bool:
-    return current.get("status") in CLAIMABLE and _due_of(current) is not None
+    return current.get("status") in status.CLAIMABLE and _due_of(current) is not None
 
 
-def _not_pending(current: dict, verb: str) -> str:
-    from jobmail.cli.views import local_time
-
-    short, status, when = current["id"][:8], current.get("status"), local_time(current.get("time", "?"))
-    see = f"see `python send.py log show {short}`"
+def _not_pending(current: dict, verb: str) -> tuple[str | Command, ...]:
+    short, state, when = current["id"][:8], current.get("status"), local_time(current.get("time", "?"))
+    see = ("; see ", Command("log", "show", short))
     if _due_of(current) is None:
-        return f"cannot {verb} {short}: it was never scheduled (it is {status}, since {when}); {see}"
-    if status in MAY_HAVE_GONE:
-        what = "may have been sent (outcome unknown): check your Sent folder" if status == "unknown" else status
-        return f"too late to {verb} {short}: it {'is being sent' if status == 'sending' else 'was ' + what}; {see}"
-    return f"cannot {verb} {short}: it is already {status} (since {when}); {see}"
+        return (f"cannot {verb} {short}: it was never scheduled (it is {state}, since {when})", *see)
+    if state in status.MAY_HAVE_GONE:
+        what = "may have been sent (outcome unknown): check your Sent folder" if state == Status.UNKNOWN else state
+        doing = "is being sent" if state == Status.SENDING else f"was {what}"
+        return (f"too late to {verb} {short}: it {doing}", *see)
+    return (f"cannot {verb} {short}: it is already {state} (since {when})", *see)
 
 
-# -- waking and waiting ------------------------------------------------------------------------
-
-
-def wake_waiters(log: SentLog) -> int:
-    """Poke every live waiting process of this log folder so it re-reads the log. Returns how many."""
-    from filelock import FileLock, Timeout
-
-    folder = log.directory / WAKE_DIR
-    try:
-        paths = sorted(folder.glob("*.lock"))
-    except OSError:
-        return 0
-    woken = 0
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for path in paths:
-            port = _wake_port(path)
-            if port is None:
-                continue
-            lock = FileLock(str(path), mode=0o600)
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:  # held: the waiter is alive
-                try:
-                    sock.sendto(WAKE_MESSAGE, (LOOPBACK, port))
-                    woken += 1
-                except OSError as exc:
-                    logger.debug("could not wake the waiter on port %d: %s", port, exc)
-                continue
-            except OSError:
-                continue
-            lock.release()
-            _remove_if_stale(path)
-    return woken
-
-
-def _wake_port(path: Path) -> int | None:
-    try:
-        port = int(path.name.split("-", 1)[0])
-    except ValueError:
-        return None
-    return port if 0 < port < 65536 else None
-
-
-def _remove_if_stale(path: Path) -> None:
-    """Remove the wake file of a dead waiter (free lock), unless it is new: a waiter may be taking it."""
-    try:
-        if time.time() - path.stat().st_mtime > STALE_AFTER_SECONDS:
-            path.unlink()
-    except OSError:
-        pass
-
-
-class WakeSocket:
-    """The UDP socket on 127.0.0.1 a waiting process sleeps on; other processes poke it (wake_waiters).
-
-    If no socket can be made, waiting falls back to sleeping until the next due time or re-check.
-    """
-
-    def __init__(self, log: SentLog):
-        self.log = log
-        self.sock: socket.socket | None = None
-        self.path: Path | None = None
-        self._lock = None
-
-    def __enter__(self) -> WakeSocket:
-        from filelock import FileLock
-
-        try:
-            folder = self.log.directory / WAKE_DIR
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                sock.bind((LOOPBACK, 0))
-                sock.setblocking(False)
-                path = folder / f"{sock.getsockname()[1]}-{secrets.token_hex(4)}.lock"
-                lock = FileLock(str(path), mode=0o600)
-                lock.acquire()
-            except BaseException:
-                sock.close()
-                raise
-        except OSError as exc:
-            logger.warning("no wake-up socket (%s): a cancel may take up to %gs to be noticed", exc, RECHECK_SECONDS)
-            return self
-        self.sock, self.path, self._lock = sock, path, lock
-        return self
-
-    def wait(self, timeout: float) -> bool:
-        """Sleep up to ``timeout`` seconds; True if poked."""
-        timeout = max(0.0, timeout)
-        if self.sock is None:
-            time.sleep(timeout)
-            return False
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        if not ready:
-            return False
-        while True:  # drain every datagram: one re-read answers them all
-            try:
-                self.sock.recv(512)
-            except (BlockingIOError, InterruptedError):
-                return True
-            except OSError:  # e.g. Windows reports an earlier unreachable port here
-                return True
-
-    def __exit__(self, *exc) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            try:
-                self.path.unlink()
-            except OSError:
-                pass
-        if self.sock is not None:
-            self.sock.close()
+# -- waiting ------------------------------------------------------------------------------------
 
 
 class _Waiter:
@@ -491,8 +369,6 @@ class _Waiter:
         tick: float | None = None,
         recheck: float = RECHECK_SECONDS,
     ):
-        import schedule
-
         self.schedule = schedule
         self.outbox = outbox
         self.only = only
@@ -506,8 +382,6 @@ class _Waiter:
         self.progressed = False
 
     def run(self) -> dict | None:
-        from jobmail.smtp import client  # noqa: F401  (import it now, not at the due time)
-
         with WakeSocket(self.outbox.log) as wake:
             read_at = 0.0
             stale = True
@@ -527,7 +401,7 @@ class _Waiter:
 
     def _plan(self) -> None:
         """Read the log; one job per message to send, at its due time."""
-        entries = self.outbox.entries(PLANNED)
+        entries = self.outbox.entries(status.TIMED)
         if self.only is not None:
             entries = [entry for entry in entries if entry.id == self.only]
         self.scheduler.clear()

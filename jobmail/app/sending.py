@@ -1,21 +1,45 @@
-"""From template to sent log: prepare a message, then deliver it while recording every state.
+"""How a message is sent now: prepare it, admit it to the log, deliver it while recording every state.
 
-`prepare` renders, checks and builds (no network); `deliver` sends over SMTP and writes
-`sending` (before DATA), `retrying`, then `sent` | `failed` | `unknown` to the sent log, all under
-one record id. The outbox reuses `deliver` for scheduled messages.
+- `prepare` renders the template, builds the message and checks it against the guide (no network, no
+  disk).
+- `send_now` is the whole "send it now" transaction: under the send guard (see jobmail.store.locks) it
+  settles messages whose sending process died, refuses a duplicate (unless forced) and stores the exact
+  bytes, then delivers them.
+- `deliver` sends stored bytes over SMTP and writes `sending` (just before DATA), `retrying`, then
+  `sent` | `failed` | `unknown` under one record id. The outbox (jobmail.app.outbox) delivers scheduled
+  messages with it too, and admits them with the same `admit`.
+
+Exactly once: a `sending`, `sent` or `unknown` message is never sent again on its own; one left
+`sending` by a process that died becomes `unknown` (it may have reached the server), one left
+`retrying` by an immediate send becomes `failed` (nothing was accepted).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from jobmail.errors import DuplicateError, OutcomeUnknown, SendError
+from jobmail import status
+from jobmail.app.recovery import recover_interrupted
+from jobmail.app.requests import SendRequest, envelope, template_variables
+from jobmail.auth.credentials import get_password
+from jobmail.clock import local_time
+from jobmail.errors import Command, DuplicateError, OutcomeUnknown, SendError
 from jobmail.message.compose import Draft, Envelope, build_message, message_bytes, render
+from jobmail.message.etiquette import Report, check
 from jobmail.settings import Settings
-from jobmail.store.sentlog import MAY_HAVE_GONE, PENDING, SentLog, new_id
+from jobmail.smtp import client as smtp
+from jobmail.status import Status
+from jobmail.store.locks import send_guard, sender_lock
+from jobmail.store.sentlog import Query, SentLog, new_id
+
+OnEvent = Callable[[str, dict], None]
+
+
+def _ignore(status: str, record: dict) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -26,42 +50,72 @@ class Prepared:
     draft: Draft
     envelope: Envelope
     data: bytes
-    report: object  # etiquette.Report
+    report: Report
     record: dict = field(default_factory=dict)
 
 
-def prepare(settings: Settings, template: str, envelope: Envelope, variables: dict, now: datetime) -> Prepared:
-    from jobmail.message.etiquette import check
-
-    draft = render(settings.templates_dir, template, variables)
+def prepare(settings: Settings, request: SendRequest, now: datetime) -> Prepared:
+    """Render, build and check the message `request` asks for, dated `now` (its send time)."""
+    variables = template_variables(request, settings)
+    addressed = envelope(request, settings)
+    draft = render(settings.templates_dir, request.template, variables)
     if draft.cc:  # the template's Cc: header adds to --cc
-        envelope = replace(envelope, cc=tuple(dict.fromkeys((*envelope.cc, *draft.cc))))
-    if draft.reply_to and not envelope.reply_to:
-        envelope = replace(envelope, reply_to=draft.reply_to)
-    msg = build_message(draft, envelope, now, settings.max_message_bytes)
+        addressed = replace(addressed, cc=tuple(dict.fromkeys((*addressed.cc, *draft.cc))))
+    if draft.reply_to and not addressed.reply_to:
+        addressed = replace(addressed, reply_to=draft.reply_to)
+    msg = build_message(draft, addressed, now, settings.max_message_bytes)
     data = message_bytes(msg)
-    report = check(draft.subject, draft.body, envelope.from_name, draft.language)
+    report = check(draft.subject, draft.body, addressed.from_name, draft.language)
     record = {
-        "from": envelope.from_address,
-        "to": list(envelope.to),
-        "cc": list(envelope.cc),
+        "from": addressed.from_address,
+        "to": list(addressed.to),
+        "cc": list(addressed.cc),
         "subject": draft.subject,
         "message_id": msg["Message-ID"],
-        "template": template,
-        "recipients": envelope.recipients,
+        "template": request.template,
+        "recipients": addressed.recipients,
         "body_sha256": body_digest(draft.body),
     }
-    return Prepared(new_id(), draft, envelope, data, report, record)
+    return Prepared(new_id(), draft, addressed, data, report, record)
 
 
 def body_digest(body: str) -> str:
     return hashlib.sha256(body.strip().encode("utf-8")).hexdigest()
 
 
-def find_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = PENDING + MAY_HAVE_GONE) -> dict | None:
+# -- the transaction ------------------------------------------------------------------------------
+
+
+def send_now(settings: Settings, prepared: Prepared, *, force: bool, on_event: OnEvent = _ignore) -> smtp.Delivered:
+    """Send a prepared message now: admit it to the log, then deliver it. Returns what the server said,
+    or raises (SendError, OutcomeUnknown, DuplicateError ...), with the log saying the same.
+
+    The send guard is held from the duplicate check to the end of the send, so two identical sends
+    started at once cannot both pass the check.
+    """
+    log = SentLog(settings.log_folder)
+    with send_guard(log.folder):
+        admit(log, prepared, force=force)
+        return deliver(settings, log, prepared.id, prepared.record, prepared.data, on_event=on_event)
+
+
+def admit(
+    log: SentLog, prepared: Prepared, *, force: bool, scheduled: dict | None = None, moment: datetime | None = None
+) -> dict | None:
+    """The step every new message goes through, under the log's lock (the caller holds the send guard):
+    settle what died mid-send, refuse a duplicate unless `force`, store the exact bytes, and append the
+    `scheduled` record when one is given (the outbox; dated `moment`). Returns that record as written."""
+    with log.locked():
+        if not force:
+            recover_interrupted(log, log.latest(Query(statuses=status.IN_FLIGHT)))
+            refuse_duplicate(log, prepared.record)
+        log.store_message(prepared.id, prepared.data)
+        return log.append(scheduled, moment=moment) if scheduled is not None else None
+
+
+def find_duplicate(log: SentLog, record: dict, statuses: Iterable[str] = status.DUPLICATE_OF) -> dict | None:
     """An earlier message in one of `statuses` (default: waiting in the outbox, sent, or may have been)
     to the same people with the same subject and body."""
-    from jobmail.store.sentlog import Query
 
     def key(rec: dict) -> tuple:
         return sorted(a.lower() for a in rec.get("to", [])), rec.get("subject"), rec.get("body_sha256")
@@ -73,28 +127,30 @@ def find_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = PENDI
     return None
 
 
-def refuse_duplicate(log: SentLog, record: dict, statuses: tuple[str, ...] = PENDING + MAY_HAVE_GONE) -> None:
+def refuse_duplicate(log: SentLog, record: dict) -> None:
     """Raise DuplicateError naming the earlier identical message, and what to do instead."""
-    earlier = find_duplicate(log, record, statuses)
+    earlier = find_duplicate(log, record)
     if earlier is None:
         return
-    from jobmail.cli.views import local_time
-
     short = earlier["id"][:8]
-    if earlier["status"] in PENDING:
+    if earlier["status"] in status.WAITING:
         due = local_time(earlier.get("due") or earlier["time"])
         raise DuplicateError(
             f"this message is already in the outbox ({earlier['status']}, due {due}, id {short}): nothing new "
-            f"sent; send it now with `python send.py outbox send-now {short}`, cancel it with "
-            f"`python send.py outbox cancel {short}`, or add --force to send another copy"
+            "sent; send it now with ",
+            Command("outbox", "send-now", short),
+            ", cancel it with ",
+            Command("outbox", "cancel", short),
+            ", or add --force to send another copy",
         )
-    status = {"sending": "is being sent", "unknown": "may already have been sent"}.get(
+    state = {Status.SENDING: "is being sent", Status.UNKNOWN: "may already have been sent"}.get(
         earlier["status"], f"was already {earlier['status']}"
     )
     raise DuplicateError(
-        f"this message {status} to {', '.join(earlier['to'])} on {local_time(earlier['time'])} "
-        f"(id {short}): nothing sent; see `python send.py log show {short}`, "
-        "or add --force to send it again"
+        f"this message {state} to {', '.join(earlier['to'])} on {local_time(earlier['time'])} "
+        f"(id {short}): nothing sent; see ",
+        Command("log", "show", short),
+        ", or add --force to send it again",
     )
 
 
@@ -104,12 +160,13 @@ def password_provider(settings: Settings) -> Callable[[], str]:
 
     def get() -> str:
         if not cache:
-            from jobmail.auth.credentials import get_password
-
             cache.append(get_password(settings.smtp_host, settings.smtp_username, settings.keyring_backend))
         return cache[0]
 
     return get
+
+
+# -- delivery -------------------------------------------------------------------------------------
 
 
 def deliver(
@@ -118,156 +175,107 @@ def deliver(
     message_id: str,
     record: dict,
     data: bytes,
+    *,
     password: Callable[[], str] | None = None,
     sleep: Callable[[float], None] | None = None,
-    on_event: Callable[[str, dict], None] = lambda status, rec: None,
+    on_event: OnEvent = _ignore,
     keep_queued_on_interrupt: bool = False,
-):
+) -> smtp.Delivered:
     """Send the stored bytes and record each state. Returns smtp.Delivered or raises SendError.
 
     Ctrl-C before the message data went out writes `failed`, or nothing at all with
     keep_queued_on_interrupt (the outbox: the message stays queued for the next run).
     """
+    delivery = _Delivery(settings, log, message_id, record, on_event, keep_queued_on_interrupt)
+    return delivery.run(data, password or password_provider(settings), sleep)
 
-    base = {"id": message_id, **record}
-    state = {"sending": False, "keep_queued": keep_queued_on_interrupt}
 
-    def write(status: str, **extra) -> None:
-        rec = log.append({**base, "status": status, **extra})
-        on_event(status, rec)
+class _Delivery:
+    """One message's delivery, as its steps: fetch the password, take the sender lock, send, record."""
 
-    def before_data(attempt: int) -> None:
-        write("sending", server=settings.server, attempt=attempt)
-        state["sending"] = True
+    def __init__(
+        self, settings: Settings, log: SentLog, message_id: str, record: dict, on_event: OnEvent, keep_queued: bool
+    ):
+        self.settings = settings
+        self.log = log
+        self.message_id = message_id
+        self.base = {"id": message_id, **record}
+        self.on_event = on_event
+        self.keep_queued = keep_queued
+        self.data_may_have_gone = False  # `sending` is written: from here an interruption is `unknown`
 
-    def on_retry(attempt: int, error: SendError, delay: float) -> None:
-        write(
-            "retrying",
-            server=settings.server,
-            attempt=attempt,
-            error=str(error),
-            reply=_reply(error),
-            retry_in=round(delay, 1),
-        )
-        state["sending"] = False
+    def run(self, data: bytes, password: Callable[[], str], sleep: Callable[[float], None] | None) -> smtp.Delivered:
+        if self.settings.needs_password:
+            try:
+                password()  # a missing password or keyring fails here, before any connection
+            except Exception as exc:
+                self.write(Status.FAILED, error=str(exc) or type(exc).__name__)
+                raise
+        with sender_lock(self.log.folder, self.message_id):
+            done = self.send(data, password, sleep)
+        self.record_sent(done)
+        return done
 
-    kwargs = {"sleep": sleep} if sleep is not None else {}
-    password = password or password_provider(settings)
-    if settings.needs_password:
+    def write(self, state: Status, **extra: object) -> None:
+        written = self.log.append({**self.base, "status": state, "server": self.settings.server, **extra})
+        self.on_event(state, written)
+
+    def before_data(self, attempt: int) -> None:
+        self.write(Status.SENDING, attempt=attempt)
+        self.data_may_have_gone = True
+
+    def on_retry(self, attempt: int, error: SendError, delay: float) -> None:
+        self.write(Status.RETRYING, attempt=attempt, error=str(error), reply=_reply(error), retry_in=round(delay, 1))
+        self.data_may_have_gone = False
+
+    def send(self, data: bytes, password: Callable[[], str], sleep: Callable[[float], None] | None) -> smtp.Delivered:
+        record = self.base
+        options = {"sleep": sleep} if sleep is not None else {}
         try:
-            password()  # a missing password or keyring fails here, before any connection
-        except Exception as exc:
-            write("failed", server=settings.server, error=str(exc) or type(exc).__name__)
+            return smtp.send(
+                self.settings,
+                password,
+                record["from"],
+                record["recipients"],
+                data,
+                before_data=self.before_data,
+                on_retry=self.on_retry,
+                **options,
+            )
+        except OutcomeUnknown as exc:
+            self.write(Status.UNKNOWN, attempts=exc.attempts, error=str(exc), reply=_reply(exc))
             raise
-    with sender_lock(log, message_id):
-        return _deliver_locked(settings, write, before_data, on_retry, password, record, data, state, kwargs)
+        except SendError as exc:
+            self.write(Status.FAILED, attempts=exc.attempts, error=str(exc), reply=_reply(exc))
+            raise
+        except KeyboardInterrupt:
+            if self.data_may_have_gone:
+                self.write(Status.UNKNOWN, error="interrupted while sending: check your Sent folder")
+            elif not self.keep_queued:
+                self.write(Status.FAILED, error="interrupted before the message was sent")
+            raise
+        except Exception as exc:  # e.g. the keyring failed: nothing was sent
+            self.write(Status.FAILED, error=str(exc) or type(exc).__name__)
+            raise
 
-
-def duplicate_guard(log: SentLog):
-    """A lock held from the duplicate check until the send is over (immediate sends and the outbox)."""
-    from filelock import FileLock
-
-    log.ensure_dirs()
-    return FileLock(str(log.directory / "send.lock"), mode=0o600)
-
-
-def sender_lock(log: SentLog, message_id: str):
-    """Held by the process delivering a message; a `sending` message whose lock is free was interrupted."""
-    from filelock import FileLock
-
-    log.ensure_dirs()
-    return FileLock(str(log.messages_dir / f"{message_id}.lock"), mode=0o600)
-
-
-def recover_interrupted(log: SentLog, records) -> list[dict]:
-    """Settle the messages whose sending process died (their sender lock is free):
-
-    - left `sending`: it may have reached the server: `unknown`, never retried on its own;
-    - left `retrying` by an immediate send (no `due`): nothing was accepted: `failed`.
-      (A queued message left `retrying` stays for the outbox, which sends it again.)
-
-    Returns the records written.
-    """
-    from filelock import Timeout
-
-    written = []
-    for record in records:
-        if not _needs_settling(record):
-            continue
+    def record_sent(self, done: smtp.Delivered) -> None:
         try:
-            with sender_lock(log, record["id"]).acquire(timeout=0):
-                with log.locked():
-                    current = log.current(record["id"])
-                    if current is None or current.get("status") != record.get("status"):
-                        continue
-                    fields = {k: v for k, v in current.items() if k not in ("time", "status", "attempt", "retry_in")}
-                    written.append(log.append({**fields, **_settled(current["status"])}))
-        except Timeout:
-            continue  # another process is delivering it right now
-    return written
-
-
-def _needs_settling(record: dict) -> bool:
-    status = record.get("status")
-    return status == "sending" or (status == "retrying" and not record.get("due"))
-
-
-def _settled(status: str) -> dict:
-    if status == "sending":
-        return {
-            "status": "unknown",
-            "error": "the sending process stopped after the message data may have gone out: "
-            "check your Sent folder before sending it again",
-        }
-    return {
-        "status": "failed",
-        "error": "the sending process stopped between two attempts: nothing was accepted; send it again",
-    }
-
-
-def _deliver_locked(settings, write, before_data, on_retry, password, record, data, state, kwargs):
-    from jobmail.smtp import client as smtp
-
-    try:
-        done = smtp.send(
-            settings,
-            password,
-            record["from"],
-            record["recipients"],
-            data,
-            before_data=before_data,
-            on_retry=on_retry,
-            **kwargs,
-        )
-    except OutcomeUnknown as exc:
-        write("unknown", server=settings.server, attempts=exc.attempts, error=str(exc), reply=_reply(exc))
-        raise
-    except SendError as exc:
-        write("failed", server=settings.server, attempts=exc.attempts, error=str(exc), reply=_reply(exc))
-        raise
-    except KeyboardInterrupt:
-        if state["sending"]:
-            write("unknown", server=settings.server, error="interrupted while sending: check your Sent folder")
-        elif not state["keep_queued"]:
-            write("failed", server=settings.server, error="interrupted before the message was sent")
-        raise
-    except Exception as exc:  # e.g. the keyring failed: nothing was sent
-        write("failed", server=settings.server, error=str(exc) or type(exc).__name__)
-        raise
-    try:
-        write(
-            "sent",
-            server=done.server,
-            tls=done.tls,
-            reply={"code": done.code, "text": done.text},
-            attempts=done.attempts,
-        )
-    except Exception as exc:  # delivered, but the log could not say so: never report "nothing sent"
-        raise OutcomeUnknown(
-            f"the server accepted the message ({done.code} {done.text}) but the sent log could not record it "
-            f"({exc}): it was delivered; do not send it again"
-        ) from None
-    return done
+            written = self.log.append(
+                {
+                    **self.base,
+                    "status": Status.SENT,
+                    "server": done.server,
+                    "tls": done.tls,
+                    "reply": {"code": done.code, "text": done.text},
+                    "attempts": done.attempts,
+                }
+            )
+        except Exception as exc:  # delivered, but the log could not say so: never report "nothing sent"
+            raise OutcomeUnknown(
+                f"the server accepted the message ({done.code} {done.text}) but the sent log could not record it "
+                f"({exc}): it was delivered; do not send it again"
+            ) from None
+        self.on_event(Status.SENT, written)
 
 
 def _reply(error: SendError) -> dict | None:

@@ -47,11 +47,12 @@ def run(args) -> int:
 
 
 def render_template(args):
-    from jobmail.cli.send_cmd import template_variables
+    from jobmail.app.requests import template_variables
+    from jobmail.cli.send_cmd import request_from
     from jobmail.message.compose import render
 
     settings = settings_from(args, require_account=False)
-    variables = template_variables(args, settings)
+    variables = template_variables(request_from(args), settings)
     sender = args.sender_name or settings.from_name
     if not sender:
         raise InputError("no sender name to check the sign-off against: set FROM_NAME in .env or pass --sender-name")

@@ -128,7 +128,7 @@ def recover(log, records: list[dict]) -> list[dict]:
     and recorded, as `unknown` (or `failed`)."""
     if not any(record.get("status") in ("sending", "retrying") for record in records):
         return records
-    from jobmail.app.sending import recover_interrupted
+    from jobmail.app.recovery import recover_interrupted
 
     written = {record["id"]: record for record in recover_interrupted(log, records)}
     return [written.get(record["id"], record) for record in records]

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from jobmail.app.requests import REASON_CHOICES, SendRequest
 from jobmail.cli.common import checklist_lines, err, out, report_event, settings_from, verbatim
-from jobmail.errors import EXIT_OK, EtiquetteError, InputError, JobmailError
-
-REASON_CHOICES = ("another-offer", "personal", "role-fit", "career-change")
-FALSE_WORDS = ("", "0", "false", "no", "off", "n")
+from jobmail.errors import EXIT_OK, EtiquetteError, InputError, LogLockedError, SendError
 
 
 def register(subparsers, common) -> None:
@@ -61,66 +59,28 @@ def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
     add(p)
 
 
-def template_variables(args, settings) -> dict[str, object]:
-    """Defaults for the shipped templates' variables, then --var pairs, then the friendly flags."""
-    from jobmail.message.addresses import check_header_value
-
-    variables: dict[str, object] = {
-        "interviewer": "",
-        "reason": "",
-        "offer_help": True,
-        "sender_name": settings.from_name,
-        "sender_email": settings.from_address,
-    }
-    for pair in args.var:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise InputError(f"--var {pair!r} is not KEY=VALUE: write it like --var position='Data Analyst'")
-        variables[key] = value
-    for key in ("interviewer", "position", "company", "reason"):
-        if getattr(args, key) is not None:
-            variables[key] = getattr(args, key)
-    if args.offer_help is not None:
-        variables["offer_help"] = args.offer_help
-    if isinstance(variables["offer_help"], str):
-        variables["offer_help"] = variables["offer_help"].strip().lower() not in FALSE_WORDS
-    for key, value in variables.items():
-        if isinstance(value, str):
-            check_header_value(value, f"the variable '{key}'")
-            variables[key] = value.strip()
-    reason = variables["reason"]
-    if reason and reason not in REASON_CHOICES:
-        raise InputError(f"reason {reason!r} is not one of {', '.join(REASON_CHOICES)}: pick one, or leave it out")
-    return variables
-
-
-def envelope_from(args, settings):
-    from jobmail.message.addresses import normalize_address, normalize_message_id
-    from jobmail.message.compose import Envelope
-
-    def addresses(values: list[str], field: str) -> tuple[str, ...]:
-        parts = [part for value in values for part in value.split(",") if part.strip()]
-        return tuple(dict.fromkeys(normalize_address(part, field) for part in parts))
-
-    to = addresses(args.to, "--to")
-    if not to:
-        raise InputError("--to is empty: give the recipient's address")
-    return Envelope(
-        from_name=settings.from_name,
-        from_address=settings.from_address,
-        to=to,
-        cc=addresses(args.cc, "--cc"),
-        reply_to=normalize_address(args.reply_to, "--reply-to") if args.reply_to.strip() else "",
-        in_reply_to=normalize_message_id(args.in_reply_to, "--in-reply-to") if args.in_reply_to.strip() else "",
-        bcc_self=args.bcc_self,
+def request_from(args: argparse.Namespace) -> SendRequest:
+    """The message the flags ask for, as the plain request the app takes."""
+    return SendRequest(
+        template=args.template,
+        to=tuple(getattr(args, "to", None) or ()),
+        cc=tuple(getattr(args, "cc", None) or ()),
+        reply_to=getattr(args, "reply_to", ""),
+        in_reply_to=getattr(args, "in_reply_to", ""),
+        bcc_self=getattr(args, "bcc_self", False),
+        pairs=tuple(args.var),
+        interviewer=args.interviewer,
+        position=args.position,
+        company=args.company,
+        reason=args.reason,
+        offer_help=args.offer_help,
     )
 
 
 def prepare_from_args(args, settings, now):
     from jobmail.app.sending import prepare
 
-    return prepare(settings, args.template, envelope_from(args, settings), template_variables(args, settings), now)
+    return prepare(settings, request_from(args), now)
 
 
 def print_summary(prepared) -> None:
@@ -199,35 +159,21 @@ def preview_lines(data: bytes) -> list[str]:
 
 
 def send_prepared(settings, prepared, force: bool, log_hint: bool = True) -> int:
-    from jobmail.app.sending import deliver, duplicate_guard, recover_interrupted, refuse_duplicate
-    from jobmail.cli.common import sent_log
+    from jobmail.app.sending import send_now
+    from jobmail.store.sentlog import SentLog
 
-    log = sent_log(settings)
-    logged = f"Logged as {prepared.id[:8]} in {log.file}; see `python send.py log show {prepared.id[:8]}`"
-    # Held from the duplicate check to the end of the send: two identical sends started at once
-    # cannot both pass the check.
-    with duplicate_guard(log):
-        with log.locked():
-            if not force:
-                recover_interrupted(log, log.latest(_sending_only()))
-                refuse_duplicate(log, prepared.record)
-            log.store_message(prepared.id, prepared.data)
-        try:
-            done = deliver(settings, log, prepared.id, prepared.record, prepared.data, on_event=report_event)
-        except JobmailError:  # recorded as failed or unknown: say where, before the error line itself
-            if log_hint:
-                err(logged)
-            raise
+    log_file = SentLog(settings.log_folder).file
+    logged = f"Logged as {prepared.id[:8]} in {log_file}; see `python send.py log show {prepared.id[:8]}`"
+    try:
+        done = send_now(settings, prepared, force=force, on_event=report_event)
+    except (SendError, LogLockedError):  # recorded as failed or unknown: say where, before the error line itself
+        if log_hint:
+            err(logged)
+        raise
     out(f"Sent via {done.server} ({done.tls or 'no TLS'}): {done.code} {done.text}")
     if log_hint:
         out(logged)
     return EXIT_OK
-
-
-def _sending_only():
-    from jobmail.store.sentlog import Query
-
-    return Query(statuses=frozenset({"sending", "retrying"}))
 
 
 def build_parser_for_demo() -> argparse.ArgumentParser:

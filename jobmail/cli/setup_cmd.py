@@ -213,7 +213,7 @@ class _NoKeyring(Exception):
 def ask_account(args, answers: Answers, on_host=lambda host: None) -> dict[str, str]:
     """Collect the account's values (SMTP_HOST, ...) from flags and answers, showing the provider's note."""
     from jobmail import providers
-    from jobmail.message.addresses import check_header_value, normalize_address
+    from jobmail.addresses import check_header_value, normalize_address
 
     address = answers.get(
         "Your email address", "--address", args.address, parse=lambda t: normalize_address(t, "address")
@@ -326,7 +326,7 @@ def _ca_file(text: str) -> str:
 
 def _one_line(field: str):
     def parse(text: str) -> str:
-        from jobmail.message.addresses import check_header_value
+        from jobmail.addresses import check_header_value
 
         check_header_value(text, field)
         if not text.strip():

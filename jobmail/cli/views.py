@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from jobmail.clock import local_time
 from jobmail.errors import InputError
 from jobmail.store.sentlog import PENDING, STATUSES, SentLog
 
@@ -149,16 +150,6 @@ def _in_zone(stamp: str, zone: str | None) -> str:
     except (ValueError, TypeError, KeyError, OSError):
         return f" ({zone})"
     return f", {moment:%Y-%m-%d %H:%M} in {zone}"
-
-
-def local_time(stamp: str, seconds: bool = False) -> str:
-    try:
-        moment = datetime.fromisoformat(stamp)
-    except (TypeError, ValueError):
-        return str(stamp)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def status_cell(record: dict) -> str:

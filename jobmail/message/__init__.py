@@ -1,1 +1,1 @@
-"""The message: addresses, composing it from a template (Jinja2), and the guide's checks."""
+"""The message: composing it from a template (Jinja2), and the guide's checks."""

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from jobmail.addresses import check_header_value, normalize_address
 from jobmail.errors import InputError, TemplateError
-from jobmail.message.addresses import check_header_value, normalize_address
 
 TEXT_SUFFIX = ".txt.j2"
 HTML_SUFFIX = ".html.j2"
