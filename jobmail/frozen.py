@@ -20,7 +20,7 @@ class _RecordMeta(type):
             return super().__new__(mcls, name, bases, namespace)
         fields = list(namespace.get("__annotations__", {}))
         defaults = [namespace.pop(field) for field in fields if field in namespace]
-        base = namedtuple(name, fields, defaults=defaults, module=namespace.get("__module__"))
+        base = namedtuple(name, fields, defaults=defaults, module=namespace.get("__module__"))  # type: ignore[misc]
         namespace.pop("__annotations__", None)
         namespace.setdefault("__slots__", ())
         return type(name, (base,), namespace)

@@ -10,6 +10,7 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 LOOPBACK = "127.0.0.1"
 
@@ -90,7 +91,7 @@ class LoopbackServer:
     def _controller_for(self, port: int):
         from aiosmtpd.controller import Controller
 
-        options = {}
+        options: dict[str, Any] = {}
         if self.credentials is not None:
             options.update(
                 authenticator=self._authenticate,

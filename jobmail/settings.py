@@ -14,7 +14,9 @@ from jobmail.errors import Command, ConfigError, InputError
 
 TYPE_CHECKING = False  # not `from typing import ...`: typing costs `send.py log` ~9 ms of its start
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
+    from typing import Any
     from typing import NamedTuple as Record
 else:
     from jobmail.frozen import Record
@@ -78,7 +80,7 @@ class Settings(Record):
     business_hours: str
     overdue_after_hours: float
 
-    def replace(self, **changes: object) -> Settings:
+    def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
         return self._replace(**changes)
 
@@ -129,13 +131,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def load(env_file: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Settings:
+def load(env_file: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read the .env file (if there is one) and the environment, validate, and return Settings.
 
     With env_file=None the default `.env` in the current folder is used when it exists.
     An env_file given explicitly must exist.
     """
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        environ = os.environ
     path = _pick_env_file(env_file)
     values = dict(KEYS)
     origins: dict[str, str] = {}

@@ -273,7 +273,7 @@ def _local_zone(environ: Mapping[str, str] = os.environ, localtime_path: str = L
     else:
         zone = _zone_named(_zone_key(os.path.realpath(localtime_path)))
         zone = zone or _zone_from_file(localtime_path)
-    return zone or datetime.now().astimezone().tzinfo
+    return zone or datetime.now().astimezone().tzinfo or UTC
 
 
 def _zone_key(value: str) -> str:

@@ -172,6 +172,7 @@ class Outbox:
         with send_guard(self.log.folder):
             written = admit(self.log, prepared, force=force, scheduled=record, moment=self.clock())
         wake_waiters(self.log)
+        assert written is not None  # admit() returns the scheduled record it was given, as written
         return written
 
     def cancel(self, message_id: str) -> dict:
@@ -196,7 +197,7 @@ class Outbox:
         """Send the message now, whatever its due time; the only way to send an ``overdue`` one."""
         outcome = self._claim(message_id, force=True, on_event=on_event)
         if outcome.action == "gone":
-            raise InputError(*_not_pending(outcome.record, "send"))
+            raise InputError(*_not_pending(outcome.record or {"id": message_id}, "send"))
         wake_waiters(self.log)
         return outcome
 
@@ -379,6 +380,7 @@ class _Waiter:
         self.recheck = recheck
         self.scheduler = schedule.Scheduler()
         self.planned: list[Entry] = []
+        self.entry_of: dict[schedule.Job, Entry] = {}  # each planned job's message
         self.progressed = False
 
     def run(self) -> dict | None:
@@ -405,10 +407,11 @@ class _Waiter:
         if self.only is not None:
             entries = [entry for entry in entries if entry.id == self.only]
         self.scheduler.clear()
+        self.entry_of.clear()
         for entry in entries:
             job = self.scheduler.every().seconds.do(self._job, entry)
             job.next_run = entry.due.astimezone().replace(tzinfo=None)  # schedule keeps naive local time
-            job.entry = entry
+            self.entry_of[job] = entry
         self.planned = entries
         if entries:
             self.outbox.check_password()  # fail now, not at the due time
@@ -419,9 +422,10 @@ class _Waiter:
         self.scheduler.run_pending()
         now = self.outbox.clock()
         for job in self.scheduler.get_jobs():
-            if job.entry.due <= now:  # schedule's naive clock lags an hour after a fall-back change
+            entry = self.entry_of[job]
+            if entry.due <= now:  # schedule's naive clock lags an hour after a fall-back change
                 self.scheduler.cancel_job(job)
-                self._job(job.entry)
+                self._job(entry)
         return self.progressed
 
     def _lost_a_job(self) -> bool:

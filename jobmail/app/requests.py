@@ -60,10 +60,10 @@ def template_variables(request: SendRequest, settings: Settings) -> dict[str, ob
         variables["offer_help"] = request.offer_help
     if isinstance(variables["offer_help"], str):
         variables["offer_help"] = variables["offer_help"].strip().lower() not in FALSE_WORDS
-    for key, value in variables.items():
-        if isinstance(value, str):
-            check_header_value(value, f"the variable '{key}'")
-            variables[key] = value.strip()
+    for key, given in variables.items():
+        if isinstance(given, str):
+            check_header_value(given, f"the variable '{key}'")
+            variables[key] = given.strip()
     reason = variables["reason"]
     if reason and reason not in REASON_CHOICES:
         raise InputError(f"reason {reason!r} is not one of {', '.join(REASON_CHOICES)}: pick one, or leave it out")

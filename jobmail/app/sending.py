@@ -17,6 +17,7 @@ Exactly once: a `sending`, `sent` or `unknown` message is never sent again on it
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -230,7 +231,6 @@ class _Delivery:
 
     def send(self, data: bytes, password: Callable[[], str], sleep: Callable[[float], None] | None) -> smtp.Delivered:
         record = self.base
-        options = {"sleep": sleep} if sleep is not None else {}
         try:
             return smtp.send(
                 self.settings,
@@ -240,7 +240,7 @@ class _Delivery:
                 data,
                 before_data=self.before_data,
                 on_retry=self.on_retry,
-                **options,
+                sleep=sleep or time.sleep,
             )
         except OutcomeUnknown as exc:
             self.write(Status.UNKNOWN, attempts=exc.attempts, error=str(exc), reply=_reply(exc))

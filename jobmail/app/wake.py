@@ -15,7 +15,7 @@ import socket
 import time
 from pathlib import Path
 
-from filelock import Timeout
+from filelock import BaseFileLock, Timeout
 
 from jobmail.store.locks import wake_lock
 from jobmail.store.sentlog import SentLog
@@ -86,7 +86,7 @@ class WakeSocket:
         self.log = log
         self.sock: socket.socket | None = None
         self.path: Path | None = None
-        self._lock = None
+        self._lock: BaseFileLock | None = None
 
     def __enter__(self) -> WakeSocket:
         try:
@@ -126,7 +126,7 @@ class WakeSocket:
                 return True
 
     def __exit__(self, *exc) -> None:
-        if self._lock is not None:
+        if self._lock is not None and self.path is not None:
             self._lock.release()
             try:
                 self.path.unlink()
