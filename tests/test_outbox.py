@@ -25,11 +25,12 @@ from jobmail import settings as config
 from jobmail.app.outbox import Entry, Outbox
 from jobmail.app.requests import SendRequest
 from jobmail.app.sending import prepare
-from jobmail.app.wake import WAKE_DIR, WakeSocket, wake_waiters
+from jobmail.app.wake import WakeSocket, wake_waiters
 from jobmail.cli import build_parser, main
 from jobmail.cli.outbox_cmd import schedule_prepared
 from jobmail.cli.send_cmd import prepare_from_args
 from jobmail.errors import CredentialError, DuplicateError, InputError
+from jobmail.store.locks import WAKE_DIR
 from jobmail.store.sentlog import SentLog, utc_now
 
 SATURDAY = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # 10:00 EST
@@ -321,7 +322,7 @@ def test_the_scheduler_loop_lets_utc_decide_when_schedules_local_clock_disagrees
     box.clock.set(datetime(2019, 12, 31, 9, 0, tzinfo=UTC))
     waiter = _Waiter(box.outbox, only=None)
     waiter._plan()
-    assert sorted(job.entry.id for job in waiter.scheduler.get_jobs()) == sorted([ahead.id, behind.id])
+    assert sorted(waiter.entry_of[job].id for job in waiter.scheduler.get_jobs()) == sorted([ahead.id, behind.id])
     assert waiter._run_due() is False  # schedule runs `behind`'s job, but by UTC it is not due yet
     assert box.received == []
 

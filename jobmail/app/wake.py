@@ -17,13 +17,12 @@ from pathlib import Path
 
 from filelock import BaseFileLock, Timeout
 
-from jobmail.store.locks import wake_lock
+from jobmail.store.locks import WAKE_DIR, WAKE_SUFFIX, wake_dir, wake_lock, wake_path, wake_port
 from jobmail.store.sentlog import SentLog
 
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
-WAKE_DIR = "outbox-wake"
 WAKE_MESSAGE = b"jobmail outbox changed"
 RECHECK_SECONDS = 60.0
 STALE_AFTER_SECONDS = 10.0  # a wake file this old whose lock is free belongs to a dead process
@@ -33,16 +32,16 @@ def wake_waiters(log: SentLog) -> int:
     """Poke every live waiting process of this log folder so it re-reads the log. Returns how many."""
     folder = log.directory / WAKE_DIR
     try:
-        paths = sorted(folder.glob("*.lock"))
+        paths = sorted(folder.glob("*" + WAKE_SUFFIX))
     except OSError:
         return 0
     woken = 0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for path in paths:
-            port = _wake_port(path)
+            port = wake_port(path)
             if port is None:
                 continue
-            lock = wake_lock(str(path))
+            lock = wake_lock(path)
             try:
                 lock.acquire(timeout=0)
             except Timeout:  # held: the waiter is alive
@@ -57,14 +56,6 @@ def wake_waiters(log: SentLog) -> int:
             lock.release()
             _remove_if_stale(path)
     return woken
-
-
-def _wake_port(path: Path) -> int | None:
-    try:
-        port = int(path.name.split("-", 1)[0])
-    except ValueError:
-        return None
-    return port if 0 < port < 65536 else None
 
 
 def _remove_if_stale(path: Path) -> None:
@@ -90,14 +81,13 @@ class WakeSocket:
 
     def __enter__(self) -> WakeSocket:
         try:
-            folder = self.log.directory / WAKE_DIR
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            wake_dir(self.log.folder)
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
                 sock.bind((LOOPBACK, 0))
                 sock.setblocking(False)
-                path = folder / f"{sock.getsockname()[1]}-{secrets.token_hex(4)}.lock"
-                lock = wake_lock(str(path))
+                path = Path(wake_path(self.log.folder, sock.getsockname()[1], secrets.token_hex(4)))
+                lock = wake_lock(path)
                 lock.acquire()
             except BaseException:
                 sock.close()

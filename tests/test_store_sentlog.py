@@ -1,5 +1,6 @@
-"""The sent log on disk: whole records, a torn last line survived, concurrent writers, private files,
-and reading backwards (lazily, with filters) that agrees with reading it all forwards."""
+"""The sent log's API (jobmail.store.sentlog) on disk: whole records, a torn last line survived, concurrent
+writers, private files, queries, and reading backwards (lazily, with filters) that agrees with reading it
+all forwards."""
 
 from __future__ import annotations
 
@@ -282,6 +283,26 @@ def test_reading_a_log_that_does_not_exist_yet(tmp_path):
     with pytest.raises(InputError):
         log.resolve("abc")
     assert not (tmp_path / "nothing").exists()  # reading creates nothing
+
+
+# -- Query ---------------------------------------------------------------------------------------
+
+
+def test_a_query_is_an_immutable_record_its_statuses_a_frozenset():
+    query = Query(statuses={"sent", "failed"}, to="acme")
+    assert query.statuses == frozenset({"sent", "failed"}) and isinstance(query.statuses, frozenset)
+    assert Query(statuses=("failed", "sent"), to="acme") == query
+    assert hash(Query(statuses=["sent", "failed"], to="acme")) == hash(query)
+    assert len({query, Query(statuses=frozenset({"failed", "sent"}), to="acme"), Query()}) == 2
+    with pytest.raises(AttributeError):
+        query.to = "globex"  # type: ignore[misc]
+    assert repr(Query(to="x")) == "Query(statuses=frozenset(), to='x', since=None, until=None, where=None)"
+
+
+def test_a_query_is_true_when_it_filters_anything():
+    assert not Query() and not Query(statuses=(), to="")
+    assert Query(statuses={"sent"}) and Query(to="acme") and Query(since=T0) and Query(until=T0)
+    assert Query(where=lambda record: True)
 
 
 # -- reading backwards agrees with reading forwards, at any block size ---------------------------
