@@ -186,28 +186,44 @@ def account_values(port: int, mode: str, home: Path) -> dict[str, str]:
 
 @pytest.fixture
 def make_account(tmp_path, tls_context, ca_file, password):
-    """make_account(mode="starttls"|"ssl"|"none", auth=True, **env overrides) -> Account (server running)."""
+    """make_account(mode, ...) -> Account, its server running. mode: "starttls" | "ssl" | "none" (the
+    account's SMTP_SECURITY and the server's TLS); auth: the server asks for a login; handler: aiosmtpd's
+    handler (default: a recorder); ca: write SMTP_CA_FILE; tls: the server's own SSL context;
+    plain_server: a server that offers no TLS at all, whatever the mode; without: settings to leave out
+    of the .env; settings: each further KEY=value of the .env (they override the defaults)."""
     started: list[LoopbackServer] = []
 
-    def make(mode: str = "starttls", auth: bool = True, handler=None, ca: bool = True, tls=None, **overrides):
+    def make(
+        mode: str = "starttls",
+        *,
+        auth: bool = True,
+        handler=None,
+        ca: bool = True,
+        tls: ssl.SSLContext | None = None,
+        plain_server: bool = False,
+        without: tuple[str, ...] = (),
+        **settings: object,
+    ) -> Account:
         home = tmp_path / f"user{len(started)}"
         home.mkdir()
-        server = LoopbackServer(
-            handler,
-            tls=None if mode == "none" else (tls or tls_context),
-            implicit_tls=mode == "ssl",
-            credentials=(USERNAME, password) if auth else None,
-        )
-        if overrides.pop("plain_server", False):  # a server that offers no TLS at all
-            server = LoopbackServer(handler, credentials=(USERNAME, password) if auth else None)
+        credentials = (USERNAME, password) if auth else None
+        if plain_server:
+            server = LoopbackServer(handler, credentials=credentials)
+        else:
+            server = LoopbackServer(
+                handler,
+                tls=None if mode == "none" else (tls or tls_context),
+                implicit_tls=mode == "ssl",
+                credentials=credentials,
+            )
         server.start()
         started.append(server)
         values = account_values(server.port, mode, home)
         if ca and mode != "none":
             values["SMTP_CA_FILE"] = str(ca_file)
-        values.update({k: str(v) for k, v in overrides.items()})
+        values.update({key: str(value) for key, value in settings.items()})
         account = Account(server, home / ".env", home, home / "log", clean_environ(home))
-        account.write_env(**{k: v for k, v in values.items() if v is not None and v != "__unset__"})
+        account.write_env(**{key: value for key, value in values.items() if key not in without})
         return account
 
     yield make

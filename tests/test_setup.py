@@ -429,7 +429,7 @@ def test_check_with_bad_config_exits_2(make_account, line, message):
 
 
 def test_no_keyring_backend_explains_the_choices(make_account, password, ca_file, tmp_path):
-    account = make_account("starttls", KEYRING_BACKEND="__unset__")
+    account = make_account("starttls", without=("KEYRING_BACKEND",))
     account.env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
     result = account.run("check")
     assert result.returncode == 2
