@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from jobmail.addresses import check_header_value, normalize_address, normalize_message_id
 from jobmail.errors import InputError
-from jobmail.message.compose import FLAG_VARIABLES, Envelope
+from jobmail.message.model import FLAG_VARIABLES, Envelope
 from jobmail.settings import Settings
 
 TYPE_CHECKING = False

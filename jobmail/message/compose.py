@@ -8,55 +8,24 @@ it, its rendering (autoescaped) becomes the HTML alternative of a multipart/alte
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr, make_msgid, parsedate_to_datetime
 from pathlib import Path
+
+import jinja2
 
 from jobmail.addresses import check_header_value, normalize_address
 from jobmail.errors import InputError, TemplateError
+from jobmail.message.model import FLAG_VARIABLES, Draft, Envelope
 
 TEXT_SUFFIX = ".txt.j2"
 HTML_SUFFIX = ".html.j2"
-# Variables the send and lint commands take as flags of their own (--position "Data Analyst").
-FLAG_VARIABLES = ("interviewer", "position", "company", "reason")
 HEADER_KEYS = {"subject": "Subject", "cc": "Cc", "reply-to": "Reply-To", "language": "Language"}
 _UNDEFINED = re.compile(r"'([^']+)' is undefined")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-@dataclass(frozen=True)
-class Draft:
-    """A rendered template: what the etiquette check reads and the message is built from."""
-
-    template: str
-    subject: str
-    body: str
-    html: str | None = None
-    cc: tuple[str, ...] = ()
-    reply_to: str = ""
-    language: str = "en"
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """Who the message is from and who gets it, already validated."""
-
-    from_name: str
-    from_address: str
-    to: tuple[str, ...]
-    cc: tuple[str, ...] = ()
-    reply_to: str = ""
-    in_reply_to: str = ""
-    bcc_self: bool = False
-
-    @property
-    def recipients(self) -> list[str]:
-        """Envelope recipients: To, Cc, and the sender's own copy (never a Bcc header)."""
-        seen: list[str] = []
-        for addr in (*self.to, *self.cc, *((self.from_address,) if self.bcc_self else ())):
-            if addr.lower() not in (s.lower() for s in seen):
-                seen.append(addr)
-        return seen
 
 
 def list_templates(templates_dir: Path) -> list[str]:
@@ -101,9 +70,7 @@ def _template_path(templates_dir: Path, name: str) -> Path:
     return path
 
 
-def _environment(templates_dir: Path):
-    import jinja2
-
+def _environment(templates_dir: Path) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir), encoding="utf-8"),
         undefined=jinja2.StrictUndefined,
@@ -113,8 +80,6 @@ def _environment(templates_dir: Path):
 
 
 def _render_file(templates_dir: Path, filename: str, name: str, variables: dict[str, object]) -> str:
-    import jinja2
-
     path = templates_dir / filename
     try:
         return _environment(templates_dir).get_template(filename).render(**variables)
@@ -165,8 +130,6 @@ def redate(data: bytes, when: datetime) -> bytes | None:
     late (held as overdue, or retried after a failure) would otherwise carry a date in the future or
     the past, which readers and spam filters see. Only the Date line changes; Message-ID stays.
     """
-    from email.utils import format_datetime, parsedate_to_datetime
-
     head, separator, body = data.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     for index, line in enumerate(lines):
@@ -193,12 +156,8 @@ def _continuation(lines: list[bytes], start: int) -> list[bytes]:
     return lines[start:end]
 
 
-def build_message(draft: Draft, envelope: Envelope, now: datetime, max_bytes: int):
+def build_message(draft: Draft, envelope: Envelope, now: datetime, max_bytes: int) -> EmailMessage:
     """Build the EmailMessage: every header a careful server and spam filter expect."""
-    from email.message import EmailMessage
-    from email.policy import SMTP
-    from email.utils import format_datetime, make_msgid
-
     check_header_value(envelope.from_name, "FROM_NAME")
     check_header_value(envelope.in_reply_to, "--in-reply-to")
     domain = envelope.from_address.rpartition("@")[2]
@@ -234,8 +193,6 @@ def build_message(draft: Draft, envelope: Envelope, now: datetime, max_bytes: in
 
 
 def _encoded(text: str, header_name: str) -> str:
-    from email.header import Header
-
     return Header(text, "utf-8", header_name=header_name).encode(linesep="\r\n")
 
 
@@ -243,8 +200,6 @@ def _mailbox(name: str, address: str) -> str:
     """`Name <address>`, folded by us: the name quoted or RFC 2047-encoded as needed, the address never
     encoded, and no line over 78 characters (a longer one would be refolded by the email package,
     which can drop the quotes around a name with a colon in it)."""
-    from email.utils import formataddr
-
     if not name:
         return address
     if name.isascii():
@@ -257,6 +212,6 @@ def _mailbox(name: str, address: str) -> str:
     return f"{display}{joiner}<{address}>"
 
 
-def message_bytes(msg) -> bytes:
+def message_bytes(msg: EmailMessage) -> bytes:
     """The exact bytes that go over the wire (CRLF line ends)."""
     return msg.as_bytes()
