@@ -201,11 +201,16 @@ def _read_env_file(path: str) -> list[tuple[int, str, str]]:
     return bindings
 
 
-# The everyday .env line: KEY=value, unquoted, with no comment, quote or backslash in the value.
-# For a file made only of such lines (and blank and comment lines) python-dotenv gives exactly
-# (key, value stripped); reading it here saves every command dotenv's ~14 ms import. Any other
-# file is read by python-dotenv itself (tested to agree: tests/test_config.py).
-_SIMPLE_LINE = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=[ \t]*([^#'\"\\\r\n]*?)[ \t]*")
+# The everyday .env line: KEY=value unquoted, with no comment, quote or backslash in the value; or
+# KEY="value" / KEY='value' (as many people write a name with a space), quoted whole, with no quote or
+# backslash inside and nothing but a comment after it. For a file made only of such lines (and blank
+# and comment lines) python-dotenv gives exactly (key, value stripped, or the text between the quotes);
+# reading it here saves every command dotenv's ~14 ms import. Any other file is read by python-dotenv
+# itself (tested to agree: tests/test_config.py).
+_SIMPLE_LINE = re.compile(
+    r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=[ \t]*"
+    r"(?:\"([^\"\\\r\n]*)\"[ \t]*(?:#[^\r\n]*)?|'([^'\\\r\n]*)'[ \t]*(?:#[^\r\n]*)?|([^#'\"\\\r\n]*?)[ \t]*)"
+)
 _OTHER_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 
 
@@ -220,7 +225,8 @@ def _simple_bindings(text: str) -> list[tuple[int, str, str]] | None:
         found = _SIMPLE_LINE.fullmatch(line)
         if found is None:
             return None
-        bindings.append((number, found.group(1), found.group(2)))
+        value = next((group for group in found.group(2, 3, 4) if group is not None), "")
+        bindings.append((number, found.group(1), value))
     return bindings
 
 

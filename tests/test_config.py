@@ -129,14 +129,14 @@ _LINE = st.one_of(
         st.sampled_from(["SMTP_HOST", "FROM_NAME", "LOG_DIR", "SMTP_PORT"]),
         st.sampled_from(["", " "]),
         st.sampled_from(["", " ", "\t"]),
-        _VALUE,
-        st.sampled_from(["", " ", " # note", "\t"]),
+        st.one_of(_VALUE, st.builds(lambda quote, value: quote + value + quote, st.sampled_from("\"'"), _VALUE)),
+        st.sampled_from(["", " ", " # note", "\t", "# note"]),
     ),
     st.sampled_from(["", "# a comment", "   ", "  # indented comment"]),
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(lines=st.lists(_LINE, max_size=6), crlf=st.booleans())
 def test_the_fast_env_reader_agrees_with_python_dotenv(lines, crlf):
     """Simple files are read without importing python-dotenv: the values must be python-dotenv's."""
@@ -208,3 +208,31 @@ def test_a_retry_budget_shorter_than_the_first_wait_is_refused(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=r"the environment: SEND_RETRY_WITHIN=5 is shorter than SEND_RETRY_DELAY=10"):
         load(None, environ={"SEND_RETRY_DELAY": "10", "SEND_RETRY_WITHIN": "5"})
+
+
+def test_an_everyday_env_with_quoted_values_is_read_without_importing_python_dotenv(tmp_path):
+    """FROM_NAME="Alex Example", as many people write it, must not cost every command dotenv's import;
+    a value only python-dotenv can read (an escape inside quotes) still loads it, and reads the same."""
+    import subprocess
+    import sys
+
+    from conftest import SEND_PY, clean_environ
+
+    def imported(env_text: str) -> set[str]:
+        (tmp_path / "my.env").write_text(env_text, encoding="utf-8")
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", str(SEND_PY), "log", "--env-file", "my.env"],
+            capture_output=True,
+            text=True,
+            env=clean_environ(tmp_path),
+            cwd=tmp_path,
+            encoding="utf-8",
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "import time:" in line}
+
+    log_line = f"LOG_DIR='{tmp_path / 'log'}'\n"
+    assert "dotenv" not in imported(f'FROM_NAME="Alex Example"\n{log_line}FROM_ADDRESS="alex@example.com" # me\n')
+    assert "dotenv" in imported(f'FROM_NAME="Alex \\"Al\\" Example"\n{log_line}')
+    settings = load(tmp_path / "my.env", environ={})
+    assert settings.from_name == 'Alex "Al" Example' and settings.log_folder == str(tmp_path / "log")
