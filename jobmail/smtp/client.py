@@ -137,8 +137,8 @@ class _SteppedSMTP(smtplib.SMTP):
         self._host = settings.smtp_host  # the name STARTTLS checks the certificate against (set by __init__'s
         # own connect when given a host; connect() is called apart here, to know the stage of a failure)
 
-    def _get_socket(self, host, port, timeout):  # type: ignore[no-untyped-def]  # smtplib's own signature
-        sock = super()._get_socket(host, port, timeout)
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:  # smtplib's own hook
+        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]  # not in typeshed
         self._reached("tcp")
         if self._implicit_tls is None:
             self.stage = "greeting"
@@ -239,8 +239,8 @@ def certificate_detail(sock: object) -> str | None:
     if not isinstance(sock, ssl.SSLSocket):
         return None
     cert = sock.getpeercert() or {}
-    subject = ", ".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn) or "(no subject)"
-    issuer = dict(pair for rdn in cert.get("issuer", ()) for pair in rdn)
+    subject = ", ".join(f"{k}={v}" for k, v in _names(cert.get("subject"))) or "(no subject)"
+    issuer = dict(_names(cert.get("issuer")))
     text = f"{sock.version()}, certificate: {subject}"
     by = issuer.get("organizationName") or issuer.get("commonName")
     if by:
@@ -250,6 +250,13 @@ def certificate_detail(sock: object) -> str | None:
         until = datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), UTC)
         text += f", valid until {until:%Y-%m-%d}"
     return text
+
+
+def _names(rdns: object) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a certificate's subject or issuer as getpeercert() gives it."""
+    if not isinstance(rdns, tuple):
+        return []
+    return [(str(pair[0]), str(pair[1])) for rdn in rdns for pair in rdn if len(pair) == 2]
 
 
 # --- login ---------------------------------------------------------------------------------------------
