@@ -9,40 +9,95 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 
-from jobmail.errors import CredentialError
+from jobmail.errors import Command, CredentialError, render
 
 logger = logging.getLogger(__name__)
 
 SERVICE_PREFIX = "jobmail-smtp"
+PLAINTEXT_BACKEND = "keyrings.alt.file.PlaintextKeyring"
 
 
 def service_name(host: str) -> str:
     return f"{SERVICE_PREFIX}:{host.lower()}"
 
 
-def no_backend_help() -> str:
-    """What to do when no usable keyring backend exists, for this platform."""
-    if sys.platform.startswith("linux"):
+def keyring_commands() -> tuple[Command, ...]:
+    """The commands the keyring advice names (the file backend's set-up)."""
+    return (Command("setup", "--keyring-backend", PLAINTEXT_BACKEND), Command("password", "set"))
+
+
+def _platform_choice(platform: str) -> str:
+    if platform == "darwin":
         return (
-            "no usable keyring backend on this machine: run a Secret Service (GNOME Keyring or KWallet, "
-            "unlocked in your session), or `pip install keyrings.alt` and set "
-            "KEYRING_BACKEND=keyrings.alt.file.PlaintextKeyring in your settings file "
-            "(.env, or the one --env-file names) "
-            "(that file backend only obscures the password: keep your home folder private)"
+            "The macOS Keychain: run from your logged-in user session (over SSH, unlock it first with "
+            "`security unlock-keychain`)."
         )
-    if sys.platform == "darwin":
-        return "no usable keyring backend: the macOS Keychain should work; run from a logged-in user session"
-    return "no usable keyring backend: the Windows Credential Manager should work; `pip install pywin32-ctypes`"
+    if platform.startswith("win"):
+        return (
+            "The Windows Credential Manager: reinstall keyring in this virtual environment "
+            "(`pip install --force-reinstall keyring`), which brings its Windows support (pywin32-ctypes)."
+        )
+    return (
+        "A Secret Service: GNOME Keyring or KWallet, running and unlocked in your desktop session "
+        '(without a desktop: see "Using Keyring on headless Linux systems" in keyring\'s documentation).'
+    )
 
 
-def _keyring(backend: str = ""):
+def _file_choice() -> tuple[str | Command, ...]:
+    setup, password_set = keyring_commands()
+    return (
+        "The file backend of keyrings.alt: `pip install keyrings.alt`, then run ",
+        setup,
+        f" (or add KEYRING_BACKEND={PLAINTEXT_BACKEND} to your .env and run ",
+        password_set,
+        ").",
+    )
+
+
+FILE_CAVEAT = "That file only obscures the password, it does not encrypt it: keep your home folder private."
+
+
+def keyring_guidance(platform: str = sys.platform, environ: Mapping[str, str] | None = None) -> list[str]:
+    """What to do when keyring has no usable backend, for this platform: a few lines, choices numbered."""
+    lines = []
+    selected = (environ or {}).get("PYTHON_KEYRING_BACKEND", "")
+    if selected:
+        lines.append(
+            f"PYTHON_KEYRING_BACKEND={selected} is set in your environment and chooses this: "
+            "unset it to let keyring find the system keyring."
+        )
+    lines += [
+        "The password needs a keyring. Choose one:",
+        f"  1. {_platform_choice(platform)}",
+        "  2. " + render(_file_choice()),
+        f"     {FILE_CAVEAT}",
+    ]
+    return lines
+
+
+def no_backend_parts(platform: str = sys.platform) -> tuple[str | Command, ...]:
+    """The same advice as keyring_guidance, as the parts of one line (for an error's text)."""
+    return (
+        f"no usable keyring backend on this machine; the password needs a keyring: 1. {_platform_choice(platform)} 2. ",
+        *_file_choice(),
+        f" {FILE_CAVEAT}",
+    )
+
+
+def no_backend_help(platform: str = sys.platform) -> str:
+    """keyring_guidance's advice in one line."""
+    return render(no_backend_parts(platform))
+
+
+def _keyring(backend: str = ""):  # -> the keyring module
     """Import keyring, select the backend named in settings if any, and return the module.
 
     PYTHON_KEYRING_BACKEND in the environment is honoured by keyring itself. Naming the backend
     (KEYRING_BACKEND in .env) also skips keyring's slower auto-detection.
     """
-    import keyring
+    import keyring  # imported when first needed: it costs commands that never touch the password ~30 ms
 
     if backend:
         from keyring.core import load_keyring
@@ -67,8 +122,9 @@ def _refuse_plaintext_by_accident(keyring) -> None:
     if name.startswith("keyrings.alt."):
         raise CredentialError(
             f"the only keyring found is {name}, a file that merely obscures the password: to use it on purpose, "
-            f"set KEYRING_BACKEND={name} in your settings file (or `python send.py setup --keyring-backend {name}`); "
-            "otherwise run a Secret Service (GNOME Keyring, KWallet)"
+            f"set KEYRING_BACKEND={name} in your settings file (or ",
+            Command("setup", "--keyring-backend", name),
+            "); otherwise run a Secret Service (GNOME Keyring, KWallet)",
         )
 
 
@@ -79,11 +135,11 @@ def _guard(action):
     try:
         return action()
     except keyring.errors.NoKeyringError:
-        raise CredentialError(no_backend_help()) from None
+        raise CredentialError(*no_backend_parts()) from None
     except keyring.errors.KeyringLocked:
         raise CredentialError("the keyring is locked: unlock it (log in to your desktop session) and retry") from None
     except keyring.errors.KeyringError as exc:
-        raise CredentialError(f"the keyring failed ({type(exc).__name__}): {no_backend_help()}") from None
+        raise CredentialError(f"the keyring failed ({type(exc).__name__}): ", *no_backend_parts()) from None
 
 
 def backend_name(backend: str = "") -> str:
@@ -105,7 +161,7 @@ def get_password(host: str, username: str, backend: str = "") -> str:
     kr = _keyring(backend)
     password = _guard(lambda: kr.get_password(service_name(host), username))
     if not password:
-        raise CredentialError(f"no password stored for {username} at {host}: run `python send.py password set`")
+        raise CredentialError(f"no password stored for {username} at {host}: run ", Command("password", "set"))
     return password
 
 

@@ -14,7 +14,6 @@ have kept the message.
 
 from __future__ import annotations
 
-import base64
 import functools
 import logging
 import os
@@ -26,26 +25,49 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from jobmail.errors import OutcomeUnknown, SendError
 from jobmail.settings import Settings, is_loopback
+from jobmail.smtp import explain as why
+from jobmail.smtp.explain import (  # re-exported: the public names of the send path
+    HIDDEN,
+    MAX_REPLY_CHARS,
+    STAGES,
+    WRONG_MODE_HINT,
+    Failed,
+    Problem,
+    explain,
+    plain_local_hint,
+    reply_text,
+)
+
+__all__ = [
+    "HIDDEN",
+    "MAX_REPLY_CHARS",
+    "STAGES",
+    "WRONG_MODE_HINT",
+    "Delivered",
+    "Failed",
+    "Problem",
+    "Session",
+    "authenticate",
+    "certificate_detail",
+    "classify",
+    "connect",
+    "explain",
+    "local_hostname",
+    "login",
+    "plain_local_hint",
+    "redact",
+    "reply_text",
+    "send",
+    "ssl_context",
+]
 
 logger = logging.getLogger(__name__)
 
 _HOSTNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
-WRONG_MODE_HINT = "the TLS mode does not match the port: use SMTP_SECURITY=ssl with port 465 and starttls with port 587"
-MAX_REPLY_CHARS = 300
-HIDDEN = "[password hidden]"
-# What happened at each stage, in words a user knows.
-STAGES = {
-    "connect": "while connecting or waiting for its greeting",
-    "login": "during login",
-    "envelope": "while giving the sender and recipients",
-    "data": "before the message was sent",
-}
-# OpenSSL's X509_V_ERR_* codes that need their own advice.
-_CERT_EXPIRED = 10
-_CERT_NAME_MISMATCH = (62, 64)  # host name, IP address
 
 
 @dataclass(frozen=True)
@@ -59,25 +81,11 @@ class Delivered:
     attempts: int
 
 
-@dataclass
-class Session:
-    """An open, greeted (and, where asked, encrypted) connection."""
-
-    conn: smtplib.SMTP
-    tls: str | None
-    cert_subject: str | None
-
-    def close(self) -> None:
-        try:
-            self.conn.quit()
-        except (smtplib.SMTPException, OSError):
-            self.conn.close()
-
-
 def ssl_context(settings: Settings) -> ssl.SSLContext:
     """The system's trusted CAs, plus SMTP_CA_FILE when set; certificate and host name always checked.
 
     Built once per CA file and reused (loading the system store costs about 20 ms a connection).
+    Raises SendError when SMTP_CA_FILE is not a certificate file.
     """
     ca_file = settings.smtp_ca_file
     if ca_file is None:
@@ -96,10 +104,7 @@ def _context(ca_file: str | None, changed: int) -> ssl.SSLContext:
         try:
             context.load_verify_locations(cafile=ca_file)
         except (ssl.SSLError, OSError) as exc:
-            raise SendError(
-                f"SMTP_CA_FILE={ca_file} is not a PEM certificate file ({_describe(exc)}): "
-                "export the server's or CA's certificate in PEM form"
-            ) from None
+            raise why.ca_file_unusable(ca_file, exc).error("tls") from None
     # create_default_context() sets both; restated so that no later change can loosen them unnoticed.
     context.check_hostname = True
     context.verify_mode = ssl.CERT_REQUIRED
@@ -112,80 +117,149 @@ def local_hostname() -> str:
     return name if _HOSTNAME.match(name) else "localhost"
 
 
-def connect(settings: Settings) -> Session:
-    """Connect, greet, and secure the connection as SMTP_SECURITY says. Raises SendError."""
-    host, port, timeout = settings.smtp_host, settings.smtp_port, settings.smtp_timeout
-    logger.debug("connecting to %s (%s)", settings.server, settings.smtp_security)
-    try:
-        if settings.smtp_security == "ssl":
-            conn = smtplib.SMTP_SSL(
-                host, port, timeout=timeout, context=ssl_context(settings), local_hostname=local_hostname()
-            )
-        else:
-            conn = smtplib.SMTP(host, port, timeout=timeout, local_hostname=local_hostname())
+# --- connecting, by stages -----------------------------------------------------------------------------
+
+
+def _nothing(stage: str) -> None:
+    pass
+
+
+class _SteppedSMTP(smtplib.SMTP):
+    """smtplib.SMTP that knows the stage it is at (tcp, tls, greeting, ehlo), and wraps the TCP connection in
+    TLS at once for implicit TLS, so that a failure is known by its stage. `reached(stage)` is told each
+    stage as it completes."""
+
+    def __init__(self, settings: Settings, implicit_tls: ssl.SSLContext | None, reached: Callable[[str], None]):
+        self.stage = "tcp"
+        self._implicit_tls = implicit_tls
+        self._reached = reached
+        super().__init__(local_hostname=local_hostname(), timeout=settings.smtp_timeout)
+        self._host = settings.smtp_host  # the name STARTTLS checks the certificate against (set by __init__'s
+        # own connect when given a host; connect() is called apart here, to know the stage of a failure)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:  # smtplib's own hook
+        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]  # not in typeshed
+        self._reached("tcp")
+        if self._implicit_tls is None:
+            self.stage = "greeting"
+            return sock
+        self.stage = "tls"
         try:
-            _greet(conn, settings)
-            if settings.smtp_security == "starttls":
-                _starttls(conn, settings)
+            wrapped = self._implicit_tls.wrap_socket(sock, server_hostname=host)
         except BaseException:
-            conn.close()
+            sock.close()
             raise
-    except SendError:
+        self._reached("tls")
+        self.stage = "greeting"
+        return wrapped
+
+
+class Session:
+    """An open, greeted (and, where asked, encrypted) connection: `tls` is the TLS version (None: plain),
+    `certificate` the line that describes the server's certificate."""
+
+    __slots__ = ("conn", "tls", "certificate")
+
+    def __init__(self, conn: smtplib.SMTP, tls: str | None, certificate: str | None):
+        self.conn = conn
+        self.tls = tls
+        self.certificate = certificate
+
+    def close(self) -> None:
+        _close(self.conn)
+
+
+def _close(conn: smtplib.SMTP) -> None:
+    try:
+        conn.quit()
+    except (smtplib.SMTPException, OSError):
+        conn.close()
+
+
+def connect(settings: Settings, reached: Callable[[str], None] = _nothing) -> Session:
+    """Connect, greet, and secure the connection as SMTP_SECURITY says: tcp, then (implicit) tls, greeting,
+    ehlo, then (STARTTLS) tls and ehlo again. `reached(stage)` is told each stage as it completes.
+
+    Raises a SendError (a `Failed`, whose `.stage` says where it failed) that says what to do.
+    """
+    logger.debug("connecting to %s (%s)", settings.server, settings.smtp_security)
+    security = settings.smtp_security
+    context = ssl_context(settings) if security != "none" else None
+    conn = _SteppedSMTP(settings, context if security == "ssl" else None, reached)
+    try:
+        code, greeting = conn.connect(settings.smtp_host, settings.smtp_port)
+        if code != 220:  # as smtplib.SMTP's own constructor checks it
+            raise smtplib.SMTPConnectError(code, greeting)
+        reached("greeting")
+        conn.stage = "ehlo"
+        _greet(conn, settings)
+        if security == "starttls" and context is not None:
+            conn.stage = "tls"
+            _starttls(conn, settings, context)
+            conn.stage = "ehlo"
+            _greet(conn, settings)
+        reached("ehlo")
+    except Failed:
+        conn.close()
         raise
     except Exception as exc:
-        raise classify(exc, settings, stage="connect") from None
+        conn.close()
+        raise classify(exc, settings, stage=conn.stage) from None
+    except BaseException:
+        conn.close()
+        raise
     sock = conn.sock
     tls = sock.version() if isinstance(sock, ssl.SSLSocket) else None
-    session = Session(conn, tls, _cert_subject(sock))
-    logger.debug("connected to %s: %s, certificate %s", settings.server, tls or "no TLS", session.cert_subject)
+    session = Session(conn, tls, certificate_detail(sock))
+    logger.debug("connected to %s: %s", settings.server, session.certificate or "no TLS")
     return session
 
 
-def _greet(conn: smtplib.SMTP, settings: Settings) -> None:
+def _greet(conn: _SteppedSMTP, settings: Settings) -> None:
     """EHLO, falling back to HELO for a server without ESMTP; a refusal is an error, not an empty feature list."""
     code, reply = conn.ehlo()
     if 200 <= code < 300:
         return
     if 400 <= code < 500:
-        _expect((code, reply), (250,), settings, "the greeting (EHLO)")
+        _expect((code, reply), (250,), settings, "the greeting (EHLO)", conn.stage)
     code, reply = conn.helo()
-    _expect((code, reply), (250,), settings, "the greeting (EHLO and HELO)")
+    _expect((code, reply), (250,), settings, "the greeting (EHLO and HELO)", conn.stage)
 
 
-def plain_local_hint(settings: Settings) -> str:
-    """For a server without STARTTLS on this machine (a test server): the setting that fits it."""
-    return (
-        " (for a test server on this machine without TLS: SMTP_SECURITY=none)"
-        if is_loopback(settings.smtp_host)
-        else ""
-    )
-
-
-def _starttls(conn: smtplib.SMTP, settings: Settings) -> None:
+def _starttls(conn: smtplib.SMTP, settings: Settings, context: ssl.SSLContext) -> None:
+    """STARTTLS, which must succeed: there is no fall-back to plain text. smtplib raises on a refusal."""
     if not conn.has_extn("starttls"):
-        raise SendError(
-            f"{settings.server} does not offer STARTTLS, so nothing was sent (not even the password): "
-            "check SMTP_HOST and SMTP_PORT (use SMTP_SECURITY=ssl for port 465)" + plain_local_hint(settings)
-        )
-    code, reply = conn.starttls(context=ssl_context(settings))
-    if code != 220:
-        text = reply_text(reply)
-        raise SendError(
-            f"{settings.server} refused STARTTLS: {code} {text}, so nothing was sent: "
-            + ("try again later" if 400 <= code < 500 else "check SMTP_HOST and SMTP_PORT"),
-            code=code,
-            reply=text,
-            transient=400 <= code < 500,
-        )
-    _greet(conn, settings)
+        raise why.no_starttls(settings).error("tls")
+    conn.starttls(context=context)
 
 
-def _cert_subject(sock) -> str | None:
+def certificate_detail(sock: object) -> str | None:
+    """The TLS version and the server's certificate in one line (None for a plain connection):
+    "TLSv1.3, certificate: commonName=..., issued by ..., valid until YYYY-MM-DD"."""
     if not isinstance(sock, ssl.SSLSocket):
         return None
     cert = sock.getpeercert() or {}
-    parts = [f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn]
-    return ", ".join(parts) or None
+    subject = ", ".join(f"{k}={v}" for k, v in _names(cert.get("subject"))) or "(no subject)"
+    issuer = dict(_names(cert.get("issuer")))
+    text = f"{sock.version()}, certificate: {subject}"
+    by = issuer.get("organizationName") or issuer.get("commonName")
+    if by:
+        text += f", issued by {by}"
+    not_after = cert.get("notAfter")
+    if isinstance(not_after, str):
+        until = datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), UTC)
+        text += f", valid until {until:%Y-%m-%d}"
+    return text
+
+
+def _names(rdns: object) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a certificate's subject or issuer as getpeercert() gives it."""
+    if not isinstance(rdns, tuple):
+        return []
+    return [(str(pair[0]), str(pair[1])) for rdn in rdns for pair in rdn if len(pair) == 2]
+
+
+# --- login ---------------------------------------------------------------------------------------------
 
 
 def login(session: Session, settings: Settings, password: Callable[[], str]) -> bool:
@@ -198,12 +272,9 @@ def login(session: Session, settings: Settings, password: Callable[[], str]) -> 
     if settings.smtp_security == "none" and not conn.has_extn("auth"):
         return False
     if session.tls is None and not (settings.smtp_security == "none" and is_loopback(settings.smtp_host)):
-        raise SendError(
-            f"the connection to {settings.server} is not encrypted, so the password was not sent: "
-            "use SMTP_SECURITY=starttls (port 587) or ssl (port 465)"
-        )
+        raise why.not_encrypted(settings).error("login")
     if not conn.has_extn("auth"):
-        raise SendError(f"{settings.server} does not offer login (AUTH): check SMTP_HOST and SMTP_PORT")
+        raise why.no_login(settings).error("login")
     secret = password()
     try:
         authenticate(conn, settings.smtp_username, secret)
@@ -211,11 +282,7 @@ def login(session: Session, settings: Settings, password: Callable[[], str]) -> 
         raise _redacted(classify(exc, settings, stage="login"), settings.smtp_username, [secret]) from None
     except smtplib.SMTPException:
         offered = conn.esmtp_features.get("auth", "").strip() or "none"
-        what = "jobmail can use" if secret.isascii() else "that can carry a password with non-ASCII characters"
-        raise SendError(
-            f"{settings.server} offers no login method {what} (it offers {offered}): "
-            "make an app password with your provider and store it with `python send.py password set`"
-        ) from None
+        raise why.no_login_method(settings, offered, secret.isascii()).error("login") from None
     except Exception as exc:
         raise _redacted(classify(exc, settings, stage="login"), settings.smtp_username, [secret]) from None
     logger.debug("logged in to %s as %s", settings.server, settings.smtp_username)
@@ -233,15 +300,15 @@ def authenticate(conn: smtplib.SMTP, user: str, secret: str) -> None:
         try:
             conn.login(user, secret)
         finally:
-            conn.password = None  # smtplib keeps it on the connection object; nothing needs it after login
+            conn.password = None  # type: ignore[assignment]  # smtplib keeps it; nothing needs it after login
         return
     mechanisms = conn.esmtp_features.get("auth", "").upper().split()
     if "PLAIN" in mechanisms:
-        code, reply = conn.docmd("AUTH", "PLAIN " + _b64("\0" + user + "\0" + secret))
+        code, reply = conn.docmd("AUTH", "PLAIN " + why.b64("\0" + user + "\0" + secret))
     elif "LOGIN" in mechanisms:
-        code, reply = conn.docmd("AUTH", "LOGIN " + _b64(user))
+        code, reply = conn.docmd("AUTH", "LOGIN " + why.b64(user))
         if code == 334:
-            code, reply = conn.docmd(_b64(secret))
+            code, reply = conn.docmd(why.b64(secret))
     else:
         raise smtplib.SMTPException("no login method for non-ASCII credentials")
     if code not in (235, 503):
@@ -250,13 +317,61 @@ def authenticate(conn: smtplib.SMTP, user: str, secret: str) -> None:
 
 def redact(text: str, user: str, secret: str) -> str:
     """`text` with the password replaced wherever it appears, plain or base64-encoded as AUTH sends it."""
-    for form in _secret_forms(user, [secret]):
-        text = text.replace(form, HIDDEN)
-    return text
+    return why.redact_all(text, user, [secret])
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+def _secret_forms(user: str, secrets: list[str]) -> list[str]:
+    """The password as it could come back in a reply: plain, and base64 as AUTH PLAIN and LOGIN send it."""
+    return why.secret_forms(user, secrets)
+
+
+def _redacted(exc: SendError, user: str, secrets: list[str], suffix: str = "") -> SendError:
+    """The same error (same class, code, transient, attempts) with every form of the password replaced in
+    its parts and reply, and `suffix` added to its text."""
+    parts = why.redact_parts(exc.parts, user, secrets)
+    reply = why.redact_all(exc.reply, user, secrets)
+    if not suffix and parts == exc.parts and reply == exc.reply:
+        return exc
+    if suffix:
+        parts = (*parts, suffix)
+    copy: SendError
+    if isinstance(exc, Failed):
+        problem = exc.problem.redacted(user, secrets)
+        copy = Failed(*parts, code=exc.code, reply=reply, transient=exc.transient, problem=problem, stage=exc.stage)
+    else:
+        copy = type(exc)(*parts, code=exc.code, reply=reply, transient=exc.transient)
+    copy.attempts = exc.attempts
+    return copy
+
+
+def classify(exc: BaseException, settings: Settings, stage: str) -> SendError:
+    """Turn a library or socket exception raised at `stage` into a one-line SendError that says what to do
+    (the entry of jobmail.smtp.explain's table)."""
+    return explain(exc, settings, stage).error(stage)
+
+
+# --- sending -------------------------------------------------------------------------------------------
+
+
+class _Remembered:
+    """The password callable, keeping every value it gave (to redact them from errors)."""
+
+    def __init__(self, password: Callable[[], str]):
+        self._password = password
+        self.fetched: list[str] = []
+
+    def __call__(self) -> str:
+        value = self._password()
+        self.fetched.append(value)
+        return value
+
+
+def _no_hook(attempt: int) -> None:
+    pass
+
+
+def _no_report(attempt: int, error: SendError, delay: float) -> None:
+    pass
 
 
 def send(
@@ -266,8 +381,8 @@ def send(
     recipients: list[str],
     data: bytes,
     *,
-    before_data: Callable[[int], None] = lambda attempt: None,
-    on_retry: Callable[[int, SendError, float], None] = lambda attempt, error, delay: None,
+    before_data: Callable[[int], None] = _no_hook,
+    on_retry: Callable[[int, SendError, float], None] = _no_report,
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[], float] = random.random,
     clock: Callable[[], float] = time.monotonic,
@@ -281,13 +396,7 @@ def send(
     that wait, before the random factor, ends within SEND_RETRY_WITHIN seconds of the first attempt's
     start (timeouts make attempts long).
     """
-    fetched: list[str] = []
-
-    def remembered() -> str:
-        value = password()
-        fetched.append(value)
-        return value
-
+    remembered = _Remembered(password)
     attempt = 0
     started = clock()
     while True:
@@ -295,25 +404,26 @@ def send(
         try:
             return _attempt(settings, remembered, sender, recipients, data, attempt, before_data)
         except SendError as exc:
-            exc = _redacted(exc, settings.smtp_username, fetched)
-            exc.attempts = attempt
-            if isinstance(exc, OutcomeUnknown) or not exc.transient:
-                raise exc from None
+            error = _redacted(exc, settings.smtp_username, remembered.fetched)
+            error.attempts = attempt
+            if isinstance(error, OutcomeUnknown) or not error.transient:
+                raise error from None
             delay = None
+            spent = 0.0
             if attempt < settings.send_attempts:
-                planned = settings.send_retry_delay * (2 ** (attempt - 1))  # judged before the jitter
                 spent = clock() - started
+                planned = settings.send_retry_delay * (2 ** (attempt - 1))  # judged before the jitter
                 if spent + planned <= settings.send_retry_within:
                     delay = planned * (0.5 + jitter())
             if delay is None:
                 suffix = (
                     _gave_up(attempt) if attempt >= settings.send_attempts else _out_of_time(attempt, spent, settings)
                 )
-                final = _redacted(exc, settings.smtp_username, [], suffix=suffix)
+                final = _redacted(error, settings.smtp_username, [], suffix=suffix)
                 final.attempts = attempt
                 raise final from None
-            on_retry(attempt, exc, delay)
-            logger.info("attempt %d failed (%s); retrying in %.1fs", attempt, exc, delay)
+            on_retry(attempt, error, delay)
+            logger.info("attempt %d failed (%s); retrying in %.1fs", attempt, error, delay)
             sleep(delay)
 
 
@@ -328,35 +438,44 @@ def _out_of_time(attempts: int, spent: float, settings: Settings) -> str:
     )
 
 
-def _attempt(settings, password, sender, recipients, data, attempt, before_data) -> Delivered:
+def _attempt(
+    settings: Settings,
+    password: Callable[[], str],
+    sender: str,
+    recipients: list[str],
+    data: bytes,
+    attempt: int,
+    before_data: Callable[[int], None],
+) -> Delivered:
     session = connect(settings)
     conn = session.conn
     stage = "login"
     try:
         login(session, settings, password)
         stage = "envelope"
-        _expect(conn.mail(sender, _body_options(conn, settings, data)), (250,), settings, f"the sender {sender}")
+        answer = conn.mail(sender, _body_options(conn, settings, data))
+        _expect(answer, (250,), settings, f"the sender {sender}", stage)
         for rcpt in recipients:
-            _expect(conn.rcpt(rcpt), (250, 251), settings, f"the recipient {rcpt}")
+            _expect(conn.rcpt(rcpt), (250, 251), settings, f"the recipient {rcpt}", stage)
         stage = "record"
         before_data(attempt)
         stage = "data"
-        _expect(conn.docmd("DATA"), (354,), settings, "the message")
+        _expect(conn.docmd("DATA"), (354,), settings, "the message", stage)
         stage = "data-sent"  # from here on the server may have the whole message
         conn.send(_dot_stuffed(data))
         code, reply = conn.getreply()
-        _expect((code, reply), (250,), settings, "the message", after_data=True)
+        _expect((code, reply), (250,), settings, "the message", stage, after_data=True)
     except SendError as exc:
         session.close()
         if stage == "data-sent" and exc.code is None and not isinstance(exc, OutcomeUnknown):
-            raise _unknown(settings, str(exc)) from None
+            raise why.lost_after_data(settings, str(exc)) from None
         raise
     except BaseException as exc:
         conn.close()
         if stage == "record" or not isinstance(exc, Exception):
             raise  # the caller's own failure, or KeyboardInterrupt and the like: the caller records it
         if stage == "data-sent":
-            raise _unknown(settings, _detail(exc)) from None
+            raise why.lost_after_data(settings, why.no_answer_detail(exc)) from None
         raise classify(exc, settings, stage=stage) from None
     session.close()
     return Delivered(code, reply_text(reply), settings.server, session.tls, attempt)
@@ -367,10 +486,7 @@ def _body_options(conn: smtplib.SMTP, settings: Settings, data: bytes) -> list[s
     if data.isascii():
         return []
     if not conn.has_extn("8bitmime"):
-        raise SendError(
-            f"the message has 8-bit content and {settings.server} does not accept it (no 8BITMIME), "
-            "so nothing was sent: remove the non-ASCII characters, or use another server"
-        )
+        raise why.no_8bitmime(settings).error("envelope")
     return ["BODY=8BITMIME"]
 
 
@@ -382,172 +498,14 @@ def _dot_stuffed(data: bytes) -> bytes:
     return data + b".\r\n"
 
 
-def _expect(answer, codes, settings: Settings, what: str, after_data: bool = False) -> None:
+def _expect(
+    answer: tuple[int, bytes],
+    codes: tuple[int, ...],
+    settings: Settings,
+    what: str,
+    stage: str,
+    after_data: bool = False,
+) -> None:
     code, reply = answer
-    if code in codes:
-        return
-    text = reply_text(reply)
-    if code == -1:
-        raise SendError(f"{settings.server} closed the connection: {text}", transient=not after_data)
-    raise SendError(
-        f"{settings.server} refused {what}: {code} {text}{_reply_hint(code, what, text)}",
-        code=code,
-        reply=text,
-        transient=400 <= code < 500,
-    )
-
-
-def _reply_hint(code: int, what: str, text: str = "") -> str:
-    if code == 530 and "STARTTLS" in text.upper():
-        return ": the server wants an encrypted connection: set SMTP_SECURITY=starttls (port 587)"
-    if 400 <= code < 500:
-        return " (a temporary refusal): try again later"
-    if code in (550, 551, 553) and what.startswith("the recipient"):
-        return ": check the address"
-    if code in (550, 553) and what.startswith("the sender"):
-        return ": FROM_ADDRESS must be an address of the account you log in with"
-    if code == 552:
-        return ": the message is too large for this server; shorten it"
-    if code in (530, 535, 538):
-        return ": check the login settings and the password (`python send.py password set`)"
-    if code == 554:
-        return ": the server rejected it; read its reply for the reason"
-    return ": nothing was delivered; read the server's reply for the reason"
-
-
-def _unknown(settings: Settings, detail: str) -> OutcomeUnknown:
-    return OutcomeUnknown(
-        f"the connection to {settings.server} was lost after the message was sent and before the server "
-        f"confirmed it ({detail}): it may have been delivered; check your mail account's Sent folder "
-        "(with --bcc-self: your inbox), and only if it is not there send it again on purpose with the same "
-        "command and --force"
-    )
-
-
-def reply_text(reply) -> str:
-    """A server reply as one printable line of bounded length (replies are the server's words, not ours)."""
-    if isinstance(reply, bytes):
-        reply = reply.decode("utf-8", "replace")
-    text = " ".join(str(reply).split())
-    text = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return text if len(text) <= MAX_REPLY_CHARS else text[: MAX_REPLY_CHARS - 1] + "…"
-
-
-def _describe(exc: BaseException) -> str:
-    return reply_text(str(exc)) or type(exc).__name__
-
-
-def _detail(exc: BaseException) -> str:
-    if _timed_out(exc):
-        return "no answer in time"
-    return _describe(exc)
-
-
-def _timed_out(exc: BaseException) -> bool:
-    """A timeout, including smtplib's SMTPServerDisconnected raised while handling one."""
-    return isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
-
-
-def _secret_forms(user: str, secrets: list[str]) -> list[str]:
-    """The password as it could come back in a reply: plain, and base64 as AUTH PLAIN and LOGIN send it."""
-    forms: set[str] = set()
-    for secret in secrets:
-        if not secret:
-            continue
-        forms.add(secret)
-        for raw in (secret, "\0" + user + "\0" + secret, user + "\0" + secret):
-            encoded = _b64(raw)
-            forms.update((encoded, encoded.rstrip("=")))
-    return sorted((form for form in forms if len(form) >= 3), key=len, reverse=True)
-
-
-def _redacted(exc: SendError, user: str, secrets: list[str], suffix: str = "") -> SendError:
-    """The same error with every form of the password replaced (and `suffix` added to its text)."""
-
-    def scrub(text: str) -> str:
-        for secret in secrets:
-            text = redact(text, user, secret)
-        return text
-
-    message = scrub(str(exc))
-    if not suffix and message == str(exc) and scrub(exc.reply) == exc.reply:
-        return exc
-    copy = type(exc)(message + suffix, code=exc.code, reply=scrub(exc.reply), transient=exc.transient)
-    copy.attempts = exc.attempts
-    return copy
-
-
-def classify(exc: BaseException, settings: Settings, stage: str) -> SendError:
-    """Turn a library or socket exception into a one-line SendError that says what to do."""
-    server = settings.server
-    when = STAGES.get(stage, f"during {stage}")
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        text = reply_text(exc.smtp_error)
-        return SendError(
-            f"{server} refused the login for {settings.smtp_username}: {exc.smtp_code} {text}: "
-            "check the username, and use an app password if your provider asks for one; "
-            "store it with `python send.py password set`",
-            code=exc.smtp_code,
-            reply=text,
-            transient=400 <= exc.smtp_code < 500,
-        )
-    if isinstance(exc, smtplib.SMTPResponseException):
-        text = reply_text(exc.smtp_error)
-        return SendError(
-            f"{server} answered {exc.smtp_code} {text} {when}" + _reply_hint(exc.smtp_code, "", text),
-            code=exc.smtp_code,
-            reply=text,
-            transient=400 <= exc.smtp_code < 500,
-        )
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return _certificate_error(exc, settings)
-    if isinstance(exc, ssl.SSLError):
-        text = str(exc).upper()
-        if "WRONG_VERSION_NUMBER" in text or "RECORD_LAYER" in text:
-            return SendError(f"TLS with {server} failed (wrong version number): {WRONG_MODE_HINT}")
-        reason = getattr(exc, "reason", None) or _describe(exc)
-        return SendError(f"TLS with {server} failed ({reason}): {WRONG_MODE_HINT}")
-    if isinstance(exc, socket.gaierror):
-        return SendError(f"the host {settings.smtp_host} was not found: check SMTP_HOST and your connection")
-    if isinstance(exc, ConnectionRefusedError):
-        return SendError(
-            f"{server} refused the connection: check SMTP_HOST and SMTP_PORT, or a firewall",
-            transient=True,
-        )
-    if _timed_out(exc):
-        hint = ""
-        if stage == "connect" and settings.smtp_security == "starttls":
-            hint = " (a port that wants TLS from the first byte, usually 465, needs SMTP_SECURITY=ssl)"
-        return SendError(
-            f"{server} did not answer within {settings.smtp_timeout:g}s {when}: "
-            f"check SMTP_PORT and your network{hint}, or raise SMTP_TIMEOUT",
-            transient=True,
-        )
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        hint = f"; if it happens every time, {WRONG_MODE_HINT}" if stage == "connect" else ""
-        return SendError(f"{server} closed the connection {when}: nothing was sent{hint}", transient=True)
-    if isinstance(exc, OSError):
-        return SendError(f"the connection to {server} failed {when}: {_describe(exc)}", transient=True)
-    if isinstance(exc, smtplib.SMTPException):
-        return SendError(f"SMTP with {server} failed {when}: {_describe(exc)}")
-    return SendError(f"sending through {server} failed {when}: {type(exc).__name__}: {_describe(exc)}")
-
-
-def _certificate_error(exc: ssl.SSLCertVerificationError, settings: Settings) -> SendError:
-    server = settings.server
-    code = getattr(exc, "verify_code", None)
-    reason = reply_text(getattr(exc, "verify_message", None) or str(exc))
-    if code in _CERT_NAME_MISMATCH:
-        return SendError(
-            f"the certificate of {server} is for another host name ({reason}), so nothing was sent: "
-            "set SMTP_HOST to the exact server name your provider gives"
-        )
-    if code == _CERT_EXPIRED:
-        return SendError(
-            f"the certificate of {server} has expired ({reason}), so nothing was sent: "
-            "check your computer's date and time; otherwise the server must renew it"
-        )
-    return SendError(
-        f"the certificate of {server} is not trusted ({reason}), so nothing was sent: if this is your own or a "
-        "private server, point SMTP_CA_FILE at its certificate (PEM); otherwise check SMTP_HOST"
-    )
+    if code not in codes:
+        raise why.refused(settings, what, code, reply_text(reply), after_data).error(stage)

@@ -1,0 +1,93 @@
+"""jobmail.smtp.client: one connection path by stages, login, and errors that keep their parts redacted."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import USERNAME
+from faultserver import FaultServer
+
+from jobmail import settings as config
+from jobmail.errors import Command, OutcomeUnknown, SendError
+from jobmail.loopback import LOOPBACK
+from jobmail.smtp import client
+from jobmail.smtp.explain import HIDDEN, Failed
+
+TO = "jordan.lee@acme.example.com"
+MESSAGE = b"Subject: Hi\r\n\r\nHello\r\n"
+
+
+def settings_for(port: int, mode: str, ca_file=None, **values: str) -> config.Settings:
+    base = {
+        "SMTP_HOST": LOOPBACK,
+        "SMTP_PORT": str(port),
+        "SMTP_SECURITY": mode,
+        "SMTP_USERNAME": USERNAME,
+        "SMTP_TIMEOUT": "5",
+        "FROM_ADDRESS": USERNAME,
+        "SEND_ATTEMPTS": "1",
+    }
+    if ca_file is not None:
+        base["SMTP_CA_FILE"] = str(ca_file)
+    return config.from_values({**base, **values})
+
+
+@pytest.mark.parametrize(
+    ("mode", "stages"),
+    [
+        ("starttls", ["tcp", "greeting", "ehlo"]),
+        ("ssl", ["tcp", "tls", "greeting", "ehlo"]),
+        ("none", ["tcp", "greeting", "ehlo"]),
+    ],
+)
+def test_connect_goes_through_its_stages(tls_context, ca_file, mode, stages):
+    reached: list[str] = []
+    with FaultServer(tls=None if mode == "none" else tls_context, implicit_tls=mode == "ssl") as server:
+        session = client.connect(settings_for(server.port, mode, ca_file), reached=reached.append)
+        try:
+            assert reached == stages
+            assert (session.tls is None) is (mode == "none")
+            if mode != "none":
+                assert session.certificate is not None and session.certificate.startswith(f"{session.tls}, ")
+        finally:
+            session.close()
+
+
+def test_a_greeting_refusal_is_known_by_its_stage(tls_context, ca_file):
+    with FaultServer(tls=tls_context, always={"connect": "554 5.7.1 No SMTP service here"}) as server:
+        with pytest.raises(Failed) as caught:
+            client.connect(settings_for(server.port, "starttls", ca_file))
+    assert caught.value.stage == "greeting" and caught.value.code == 554
+    assert "554 5.7.1 No SMTP service here" in str(caught.value)
+
+
+def test_a_non_ascii_password_logs_in_over_tls(tls_context, ca_file):
+    secret = "pässwörd-ünïcode"
+    with FaultServer(tls=tls_context, credentials=(USERNAME, secret)) as server:
+        done = client.send(settings_for(server.port, "starttls", ca_file), lambda: secret, USERNAME, [TO], MESSAGE)
+        assert server.auth_attempts == [(USERNAME, True)] and len(server.messages) == 1
+    assert done.code == 250 and done.tls is not None and done.attempts == 1
+
+
+def test_a_lost_reply_after_the_data_is_outcome_unknown(tls_context, ca_file, password):
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), always={"eod": "close"}) as server:
+        with pytest.raises(OutcomeUnknown, match="may have been delivered"):
+            client.send(settings_for(server.port, "starttls", ca_file), lambda: password, USERNAME, [TO], MESSAGE)
+        assert server.connections == 1  # never retried
+
+
+def test_a_redacted_error_keeps_its_class_parts_and_numbers():
+    secret = "hunter2-secret"
+    error = client.classify(
+        __import__("smtplib").SMTPAuthenticationError(535, f"bad {secret}".encode()),
+        settings_for(1, "starttls"),
+        stage="login",
+    )
+    error.attempts = 3
+    clean = client._redacted(error, USERNAME, [secret], suffix=" (gave up)")
+    assert type(clean) is type(error) and isinstance(clean, Failed) and clean.stage == "login"
+    assert (clean.code, clean.transient, clean.attempts) == (535, False, 3)
+    assert secret not in str(clean) + clean.reply and HIDDEN in clean.reply and str(clean).endswith(" (gave up)")
+    assert clean.commands == (Command("password", "set"),)
+    assert secret not in clean.problem.problem + clean.problem.reply
+    plain = client._redacted(SendError("no ", secret, code=550, reply=secret), USERNAME, [secret])
+    assert type(plain) is SendError and str(plain) == f"no {HIDDEN}" and plain.reply == HIDDEN and plain.code == 550
