@@ -82,7 +82,7 @@ def _never_fail_on_encoding() -> None:
 def _joined_negative_times(argv: list[str]) -> list[str]:
     """`--at -1h` as `--at=-1h`: argparse takes a value that starts with '-' for an option and says only
     "expected one argument"; joined, the time parser says what it accepts."""
-    joined = []
+    joined: list[str] = []
     for arg in argv:
         if joined and joined[-1] == "--at" and arg[:1] == "-" and arg[1:2].isdigit():
             joined[-1] = f"--at={arg}"

@@ -7,6 +7,10 @@ import argparse
 from jobmail.cli.output import Console
 from jobmail.errors import EXIT_OK
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from jobmail.app.requests import SendRequest
+
 DEMO_VALUES = {
     "FROM_ADDRESS": "alex.example@example.com",
     "FROM_NAME": "Alex Example",
@@ -15,14 +19,7 @@ DEMO_VALUES = {
     "SEND_ATTEMPTS": "1",
 }
 # The sample withdrawal, as `send withdraw --to ... --reason another-offer` would ask for it.
-DEMO_REQUEST = {
-    "template": "withdraw",
-    "to": ("jordan.lee@example.com",),
-    "interviewer": "Jordan Lee",
-    "position": "Data Analyst",
-    "company": "Example Corp",
-    "reason": "another-offer",
-}
+DEMO_TO = "jordan.lee@example.com"
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -60,7 +57,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.out("DEMO: no account, no password, no internet: nothing leaves this machine.")
         console.out("")
         settings = from_values({**DEMO_VALUES, "SMTP_PORT": str(server.port), "LOG_DIR": str(log_dir)})
-        prepared = prepare(settings, SendRequest(**DEMO_REQUEST), datetime.now(UTC))
+        prepared = prepare(settings, demo_request(SendRequest), datetime.now(UTC))
         reporting.print_summary(console, prepared)
         reporting.stop_on_guide_errors(prepared, force=False)
         reporting.send_and_report(console, settings, prepared, force=True, log_hint=False)
@@ -84,3 +81,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
     console.out("  python send.py setup        # your account, step by step")
     console.out("  python send.py send --help  # then the one command that sends")
     return EXIT_OK
+
+
+def demo_request(make: type[SendRequest]) -> SendRequest:
+    """The sample withdrawal (`make` is SendRequest, imported by run)."""
+    return make(
+        template="withdraw",
+        to=(DEMO_TO,),
+        interviewer="Jordan Lee",
+        position="Data Analyst",
+        company="Example Corp",
+        reason="another-offer",
+    )

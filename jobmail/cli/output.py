@@ -159,6 +159,7 @@ def parser_classes() -> tuple[
 
     class Parser(argparse.ArgumentParser):
         def __init__(self, *args, formatter_class=argparse.HelpFormatter, **kwargs) -> None:  # type: ignore[no-untyped-def]
-            super().__init__(*args, formatter_class=ours.get(formatter_class, formatter_class), **kwargs)
+            kwargs["formatter_class"] = ours.get(formatter_class, formatter_class)
+            super().__init__(*args, **kwargs)
 
     return Parser, HelpFormatter, RawDescriptionHelpFormatter

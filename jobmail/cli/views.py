@@ -206,7 +206,7 @@ def table(records: list[dict], width: int | None) -> list[str]:
     return aligned(rows, widths)
 
 
-def aligned(rows: list[list[str]], widths: list[int]) -> list[str]:
+def aligned(rows: Iterable[Iterable[str]], widths: list[int]) -> list[str]:
     """Each row's cells padded or cut ('…') to the column widths, two spaces apart."""
     return ["  ".join(fit(cell, w) for cell, w in zip(cells, widths, strict=True)).rstrip() for cells in rows]
 
@@ -253,7 +253,9 @@ def fit(text: str, width: int) -> str:
 
 
 def csv_row(record: dict) -> list[str]:
-    reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
+    reply = record.get("reply")
+    if not isinstance(reply, dict):
+        reply = {}
     values = {
         **{key: record.get(key, "") for key in CSV_COLUMNS},
         "to": addresses(record.get("to")),
@@ -343,10 +345,10 @@ def outbox_table(rows: list[list[str]], width: int | None) -> list[str]:
 
 
 def describe_due(due: datetime, zone: tzinfo | None) -> str:
-    """`Mon 2026-11-30 09:00 EST (America/New_York)` and how far off it is."""
-    from jobmail.when import describe
+    """`Mon 2026-11-30 09:00 EST (America/New_York)` and how far off it is (no zone: this computer's)."""
+    from jobmail.when import describe, resolve_zone
 
-    return describe(due, zone)
+    return describe(due, zone if zone is not None else resolve_zone(None))
 
 
 def zone_key(zone: tzinfo | None) -> str:
