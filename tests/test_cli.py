@@ -157,25 +157,32 @@ def test_suggested_commands_carry_the_env_file_that_was_given(make_account, pass
     assert again.returncode == 0 and "Message " in again.stdout, again.stderr
 
 
-def test_with_env_file_adds_it_to_each_suggested_command(monkeypatch):
+def test_with_env_file_adds_it_to_each_suggested_command():
     import os
     import shlex
 
-    from jobmail.cli import common
+    from jobmail.cli.output import Console, shell_quoted
+    from jobmail.errors import Command
 
-    monkeypatch.setattr(common, "env_file", "my $work [1].env")
-    given = common.shell_quoted(os.path.abspath("my $work [1].env"))  # absolute: right from cron's folder too
-    text = "see `python send.py log show ab12`, or `python send.py log show ab12 --raw > copy.eml`"
-    assert common.with_env_file(text) == (
+    console = Console(env_file="my $work [1].env")
+    given = shell_quoted(os.path.abspath("my $work [1].env"))  # absolute: right from cron's folder too
+    parts = (
+        "see ",
+        Command("log", "show", "ab12"),
+        ", or ",
+        Command("log", "show", "ab12", "--raw", ">", "copy.eml"),
+    )
+    assert console.render(parts) == (
         f"see `python send.py log show ab12 --env-file {given}`, "
         f"or `python send.py log show ab12 --raw --env-file {given} > copy.eml`"
     )
     if os.name != "nt":  # one word to a POSIX shell, whatever the path holds
         assert shlex.split(given) == [os.path.abspath("my $work [1].env")]
-    kept = "`python send.py setup --env-file other.env`, `python send.py ...`, `ls`"
-    assert common.with_env_file(kept) == kept
-    monkeypatch.setattr(common, "env_file", None)
-    assert common.with_env_file(text) == text
+    kept = (Command("setup", "--env-file", "other.env"), ", ", Command("..."), ", `ls`")
+    assert console.render(kept) == "`python send.py setup --env-file other.env`, `python send.py ...`, `ls`"
+    assert Console(env_file=None).render(parts) == (
+        "see `python send.py log show ab12`, or `python send.py log show ab12 --raw > copy.eml`"
+    )
 
 
 def test_the_message_shown_is_never_rewritten_by_the_env_file_hints(make_account, password):

@@ -26,9 +26,9 @@ from jobmail.app.outbox import Entry, Outbox
 from jobmail.app.requests import SendRequest
 from jobmail.app.sending import prepare
 from jobmail.app.wake import WakeSocket, wake_waiters
-from jobmail.cli import build_parser, main
-from jobmail.cli.outbox_cmd import schedule_prepared
-from jobmail.cli.send_cmd import prepare_from_args
+from jobmail.cli import main
+from jobmail.cli.output import Console
+from jobmail.cli.views import describe_due
 from jobmail.errors import CredentialError, DuplicateError, InputError
 from jobmail.store.locks import WAKE_DIR
 from jobmail.store.sentlog import SentLog, utc_now
@@ -90,13 +90,16 @@ def message_id_of(data: bytes) -> str:
 # --- the logic, on an injected clock ------------------------------------------------------------
 
 
-def test_next_business_morning_on_a_saturday_queues_for_monday_9_new_york_then_sends_once(box, capsys):
-    args = build_parser().parse_args(
-        [*WITHDRAW_ARGS, "--at", "next-business-morning", "--tz", "America/New_York", "--no-wait"]
-    )
-    prepared = prepare_from_args(args, box.settings, SATURDAY)
-    assert schedule_prepared(args, box.settings, prepared, SATURDAY) == 0
-    shown = capsys.readouterr().out
+def test_next_business_morning_on_a_saturday_queues_for_monday_9_new_york_then_sends_once(box):
+    from jobmail.cli.reporting import scheduled_parts
+    from jobmail.when import BusinessHours, parse_when, resolve_zone
+
+    zone = resolve_zone("America/New_York")
+    due = parse_when("next-business-morning", SATURDAY, zone, BusinessHours.parse(box.settings.business_hours))
+    prepared = box.prepare(now=SATURDAY)
+    box.outbox.schedule(prepared, due, zone.key)
+    shown = "\n".join(Console().render(parts) for parts in scheduled_parts(prepared.id, box.log.path, due, zone, True))
+    assert describe_due(due, zone) in shown
     assert "Mon 2026-11-30 09:00 EST (America/New_York)" in shown
     assert "outbox run" in shown
 

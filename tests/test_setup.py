@@ -15,8 +15,8 @@ from conftest import KEYRING_BACKEND, USERNAME, WITHDRAW_ARGS
 
 from jobmail import providers
 from jobmail import settings as config
+from jobmail.app.account import quote, render_env
 from jobmail.auth.credentials import service_name
-from jobmail.cli.setup_cmd import quote, render_env
 from jobmail.loopback import LOOPBACK, free_port
 from jobmail.smtp.diagnose import explain, keyring_guidance
 

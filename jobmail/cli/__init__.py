@@ -1,7 +1,9 @@
 """The command line: argparse subcommands. The only place that prints and picks exit codes.
 
-Each subcommand lives in its own module with `register(subparsers, common)` and a `run(args)`;
-heavy imports (jinja2, keyring, smtplib) happen inside `run`, so `--help` and `log` stay fast.
+Each subcommand lives in its own module with `register(subparsers, common)` and a `run(args, console)`;
+heavy imports (jinja2, keyring, smtplib) happen once, at the start of `run`, so `--help` and `log` stay
+fast. A command module imports only the shared ones (arguments, output, views, reporting, checking,
+prompts) and the app, never another command's module.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ import sys
 from importlib import import_module
 
 from jobmail import __version__
-from jobmail.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, JobmailError
+from jobmail.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Command, JobmailError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from jobmail.cli.output import Console
 
 # Subcommand name -> its module, in the order --help lists them. Only the module of the command being
 # run is imported; --help (or no valid command) lists them from SUMMARIES without importing any.
@@ -43,14 +49,11 @@ EPILOG = """exit codes: 0 sent or queued, 1 the send failed, 2 bad input or conf
 def build_parser(only: str | None = None, listing_only: bool = False) -> argparse.ArgumentParser:
     """The parser. With `only`, just that subcommand is registered; with `listing_only`, every subcommand
     is a bare entry for --help (no module imported). Both are for a faster start."""
-    from jobmail.cli.common import parser_classes
+    from jobmail.cli.arguments import common_parent
+    from jobmail.cli.output import parser_classes
 
     Parser, _, _ = parser_classes()
-    common = Parser(add_help=False)
-    common.add_argument(
-        "--env-file", metavar="PATH", default=None, help="settings file (default: .env in the current folder)"
-    )
-    common.add_argument("--debug", action="store_true", help="log what happens, step by step (never secrets)")
+    common = common_parent()
     parser = Parser(
         prog="send.py",
         description="Send a polite withdrawal or offer decline through your own SMTP account, and keep a log.",
@@ -70,7 +73,7 @@ def build_parser(only: str | None = None, listing_only: bool = False) -> argpars
 def _never_fail_on_encoding() -> None:
     """A console or redirect whose code page lacks a character (Windows' cp1252 and "Łódź") shows '?'
     instead of ending the command with a UnicodeEncodeError."""
-    from jobmail.cli.common import reconfigure_unless_utf8
+    from jobmail.cli.output import reconfigure_unless_utf8
 
     for stream in (sys.stdout, sys.stderr):
         reconfigure_unless_utf8(stream, errors="replace")
@@ -79,7 +82,7 @@ def _never_fail_on_encoding() -> None:
 def _joined_negative_times(argv: list[str]) -> list[str]:
     """`--at -1h` as `--at=-1h`: argparse takes a value that starts with '-' for an option and says only
     "expected one argument"; joined, the time parser says what it accepts."""
-    joined = []
+    joined: list[str] = []
     for arg in argv:
         if joined and joined[-1] == "--at" and arg[:1] == "-" and arg[1:2].isdigit():
             joined[-1] = f"--at={arg}"
@@ -99,25 +102,21 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
         logging.getLogger("filelock").setLevel(logging.INFO)  # its every acquire and release is noise here
-    from jobmail.cli import common
+    from jobmail.cli.output import Console
 
-    common.env_file = getattr(args, "env_file", None)
-    try:
-        return _run(args)
-    finally:
-        common.env_file = None
+    return _run(args, Console(env_file=getattr(args, "env_file", None)))
 
 
-def _run(args) -> int:
-    from jobmail.cli import common
+def _run(args: argparse.Namespace, console: Console) -> int:
+    from jobmail.cli.output import lifted
 
     try:
-        return args.run(args)
+        return args.run(args, console)
     except JobmailError as exc:
-        common.err(f"error: {exc}")
+        console.err("error: ", *lifted(exc.parts))
         return exc.exit_code
     except KeyboardInterrupt:
-        common.err("\ninterrupted (the state of any message is in `python send.py log`)")
+        console.err("\ninterrupted (the state of any message is in ", Command("log"), ")")
         return EXIT_INTERRUPTED
     except ModuleNotFoundError as exc:  # run with a Python that lacks the project's packages
         package = (exc.name or "?").split(".")[0]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
 
-from jobmail.cli.common import err, out, settings_from
-from jobmail.errors import EXIT_OK
+from jobmail.cli.output import Console
 
 DESCRIPTION = """Connect to the SMTP server, negotiate TLS and verify its certificate, find the password in the
 keyring, log in, and quit. Nothing is sent. Each step is printed with its result; a failure comes with the
@@ -16,9 +14,7 @@ exit codes: 0 the account works, 1 it does not (see the hint), 2 bad configurati
 keyring backend / no stored password)"""
 
 
-def register(subparsers, common) -> None:
-    import argparse
-
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     from jobmail.cli import SUMMARIES
 
     p = subparsers.add_parser(
@@ -31,44 +27,10 @@ def register(subparsers, common) -> None:
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
-    settings = settings_from(args)
-    return run_check(settings, args)
+def run(args: argparse.Namespace, console: Console) -> int:
+    from jobmail import settings as config
+    from jobmail.cli.checking import run_check
 
-
-def password_command(args) -> str:
-    return "python send.py password set"  # the --env-file given is added to every suggested command
-
-
-def run_check(settings, args) -> int:
-    """Run the check, printing each step as it completes; return the exit code (used by `setup` too)."""
-    from jobmail.smtp.diagnose import check
-
-    result = check(settings, password_command=password_command(args), on_step=print_step, environ=os.environ)
-    failed = result.failed
-    if failed is None:
-        out(f"The account works: {settings.smtp_username} can send through {settings.server}. Nothing was sent.")
-        return EXIT_OK
-    out(f"The account does not work yet: the {failed.title.split()[0]} step failed.")
-    print_failure(failed)
-    return failed.exit_code
-
-
-def step_line(step) -> str:
-    if step.name == "keyring":
-        return f"keyring: {step.detail}" if step.ok else "keyring: FAILED"
-    if step.ok:
-        return f"{step.title} ... {step.mark}" + (f" ({step.detail})" if step.detail else "")
-    return f"{step.title} ... FAILED" + (f" ({step.reply})" if step.reply else "")
-
-
-def print_step(step) -> None:
-    out(step_line(step))
-
-
-def print_failure(step) -> None:
-    """The failed step's problem and hint as one `error:` line on stderr, then any longer guidance."""
-    sys.stdout.flush()
-    err(f"error: {step.problem}" + (f": {step.hint}" if step.hint else ""))
-    for line in step.guidance:
-        err(line)
+    settings = config.load(args.env_file)
+    settings.require_account()
+    return run_check(console, settings)

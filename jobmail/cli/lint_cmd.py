@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from jobmail.cli.common import checklist_lines, out, settings_from, verbatim
+import argparse
+
+from jobmail.cli.arguments import add_variable_arguments, request_from
+from jobmail.cli.output import Console
 from jobmail.errors import EXIT_BAD_INPUT, EXIT_OK, InputError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
-def register(subparsers, common) -> None:
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     from jobmail.cli import SUMMARIES
-    from jobmail.cli.send_cmd import add_variable_arguments
 
     p = subparsers.add_parser(
         "lint",
@@ -24,9 +30,13 @@ def register(subparsers, common) -> None:
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace, console: Console) -> int:
     from pathlib import Path
 
+    from jobmail import settings as config
+    from jobmail.app.requests import template_variables
+    from jobmail.cli import views
+    from jobmail.message.compose import render
     from jobmail.message.etiquette import check
 
     if bool(args.template) == bool(args.file):
@@ -34,34 +44,29 @@ def run(args) -> int:
     if args.file:
         subject, body, sender, language = read_eml(Path(args.file))
     else:
-        subject, body, sender, language = render_template(args)
+        settings = config.load(args.env_file)
+        variables = template_variables(request_from(args), settings)
+        sender = args.sender_name or settings.from_name
+        if not sender:
+            raise InputError(
+                "no sender name to check the sign-off against: set FROM_NAME in .env or pass --sender-name"
+            )
+        variables["sender_name"] = sender
+        draft = render(settings.templates_dir, args.template, variables)
+        subject, body, language = draft.subject, draft.body, draft.language
     sender = args.sender_name or sender
     report = check(subject, body, sender, language)
-    verbatim(f"Subject: {subject}")
-    out("Guide checklist:")
-    for line in checklist_lines(report):
-        verbatim(line)
+    console.verbatim(f"Subject: {subject}")
+    console.out("Guide checklist:")
+    for line in views.checklist_lines(report):
+        console.verbatim(line)
     errors, warnings = len(report.errors), len(report.warnings)
-    out(f"{errors} error(s), {warnings} warning(s)" + (": errors block a send" if errors else ""))
+    console.out(f"{errors} error(s), {warnings} warning(s)" + (": errors block a send" if errors else ""))
     return EXIT_BAD_INPUT if errors else EXIT_OK
 
 
-def render_template(args):
-    from jobmail.app.requests import template_variables
-    from jobmail.cli.send_cmd import request_from
-    from jobmail.message.compose import render
-
-    settings = settings_from(args, require_account=False)
-    variables = template_variables(request_from(args), settings)
-    sender = args.sender_name or settings.from_name
-    if not sender:
-        raise InputError("no sender name to check the sign-off against: set FROM_NAME in .env or pass --sender-name")
-    variables["sender_name"] = sender
-    draft = render(settings.templates_dir, args.template, variables)
-    return draft.subject, draft.body, sender, draft.language
-
-
-def read_eml(path):
+def read_eml(path: Path) -> tuple[str, str, str, str]:
+    """(subject, text body, sender's display name, language) of a message file."""
     import email
     import email.policy
 

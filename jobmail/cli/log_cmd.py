@@ -8,8 +8,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jobmail.cli.common import err, out, reconfigure_unless_utf8, settings_from, terminal_width, verbatim
-from jobmail.errors import EXIT_OK, InputError
+from jobmail.cli import views
+from jobmail.cli.output import Console, lifted, reconfigure_unless_utf8, terminal_width
+from jobmail.errors import EXIT_OK, Command, InputError
+from jobmail.status import Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from jobmail.store.sentlog import Query, SentLog
 
 EXAMPLES = """examples:
   python send.py log                          the latest 20 messages
@@ -20,7 +28,7 @@ EXAMPLES = """examples:
   python send.py log --all --csv > sent.csv   for a spreadsheet"""
 
 
-def register(subparsers, common) -> None:
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     from jobmail.cli import SUMMARIES
 
     p = subparsers.add_parser(
@@ -55,30 +63,31 @@ def register(subparsers, common) -> None:
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace, console: Console) -> int:
+    from jobmail.settings import load
     from jobmail.store.sentlog import SentLog
 
-    settings = settings_from(args, require_account=False)
-    log = SentLog(settings.log_folder, on_warning=lambda text: err(f"warning: {text}"))
+    settings = load(args.env_file)
+    log = SentLog(settings.log_folder, on_warning=lambda text: console.err("warning: ", *lifted((text,))))
     try:
         if args.action == "show":
-            return show(args, log)
+            return show(console, args, log)
         if args.action is not None:
             raise InputError(
-                f"unknown log command {args.action!r}: to see one message, run `python send.py log show {args.action}`"
+                f"unknown log command {args.action!r}: to see one message, run ", Command("log", "show", args.action)
             )
         if args.raw:
-            raise InputError("--raw goes with show: `python send.py log show ID --raw > message.eml`")
-        return list_messages(args, log)
+            raise InputError("--raw goes with show: ", Command("log", "show", "ID", "--raw", ">", "message.eml"))
+        return list_messages(console, args, log)
     except BrokenPipeError:  # `send.py log --all | head`: the reader has what it wanted
         _silence_stdout()
         return EXIT_OK
 
 
-def list_messages(args, log) -> int:
+def list_messages(console: Console, args: argparse.Namespace, log: SentLog) -> int:
     from itertools import islice
 
-    from jobmail.store.sentlog import utc_now
+    from jobmail.clock import utc_now
 
     if args.limit < 1 and not args.all:
         raise InputError(f"--limit {args.limit}: give 1 or more, or use --all")
@@ -88,45 +97,42 @@ def list_messages(args, log) -> int:
     more = not args.all and len(records) > args.limit
     records = recover(log, records[: args.limit] if more else records)
     if args.json:
-        write_json(records)
+        write_json(console, records)
     elif args.csv:
         write_csv(records)
     elif not records:
         filtered = bool(query)
-        out(
+        console.out(
             f"No message matches these filters (in {log.file})." if filtered else f"The sent log is empty ({log.file})."
         )
     else:
-        from jobmail.cli.views import summary, table
-
-        for line in table(records, terminal_width()):
-            verbatim(line)
-        out("")
-        out(summary(records, more, filtered=bool(query)))
+        for line in views.table(records, terminal_width()):
+            console.verbatim(line)
+        console.out("")
+        console.out(views.summary(records, more, filtered=bool(query)))
     return EXIT_OK
 
 
-def build_query(args, log, now):
-    from jobmail.cli.views import grep_filter, parse_statuses, parse_when
+def build_query(args: argparse.Namespace, log: SentLog, now: datetime) -> Query:
     from jobmail.store.sentlog import Query
 
-    since = parse_when(args.since, "--since", now) if args.since else None
-    until = parse_when(args.until, "--until", now, end_of_day=True) if args.until else None
+    since = views.parse_when(args.since, "--since", now) if args.since else None
+    until = views.parse_when(args.until, "--until", now, end_of_day=True) if args.until else None
     if since is not None and until is not None and since > until:
         raise InputError(f"--since {args.since} is after --until {args.until}: nothing can match; swap them")
     return Query(
-        statuses=parse_statuses(args.status),
+        statuses=views.parse_statuses(args.status),
         to=(args.to or "").strip(),
         since=since,
         until=until,
-        where=grep_filter(log, args.grep) if args.grep else None,
+        where=views.grep_filter(log, args.grep) if args.grep else None,
     )
 
 
-def recover(log, records: list[dict]) -> list[dict]:
+def recover(log: SentLog, records: list[dict]) -> list[dict]:
     """A message left `sending` (or, by an immediate send, `retrying`) by a process that is gone is shown,
     and recorded, as `unknown` (or `failed`)."""
-    if not any(record.get("status") in ("sending", "retrying") for record in records):
+    if not any(record.get("status") in (Status.SENDING, Status.RETRYING) for record in records):
         return records
     from jobmail.app.recovery import recover_interrupted
 
@@ -134,9 +140,11 @@ def recover(log, records: list[dict]) -> list[dict]:
     return [written.get(record["id"], record) for record in records]
 
 
-def show(args, log) -> int:
+def show(console: Console, args: argparse.Namespace, log: SentLog) -> int:
     if not args.id:
-        raise InputError("give the message's id: `python send.py log show ID` (the ID column of `python send.py log`)")
+        raise InputError(
+            "give the message's id: ", Command("log", "show", "ID"), " (the ID column of ", Command("log"), ")"
+        )
     message_id = log.resolve(args.id)
     current = log.current(message_id)
     if current is not None:
@@ -151,44 +159,39 @@ def show(args, log) -> int:
         sys.stdout.buffer.flush()
         return EXIT_OK
     if args.json:
-        write_json(history)
+        write_json(console, history)
         return EXIT_OK
     if args.csv:
         write_csv(history)
         return EXIT_OK
-    from jobmail.cli.views import (
-        decoded_lines,
-        local_time,
-        message_lines,
-        needs_decoding,
-        raw_text,
-        state_line,
-        status_cell,
-    )
-
     latest = history[-1]
-    out(f"Message {message_id}: {status_cell(latest)} (since {local_time(latest['time'])})")
-    for line in message_lines(latest):
-        verbatim(line)
-    out("")
-    out("History (local time):")
+    console.out(f"Message {message_id}: {views.status_cell(latest)} (since {views.local_time(latest['time'])})")
+    for line in views.message_lines(latest):
+        console.verbatim(line)
+    console.out("")
+    console.out("History (local time):")
     for record in history:
-        verbatim(state_line(record))
-    out("")
+        console.verbatim(views.state_line(record))
+    console.out("")
     path = log.message_path(message_id)
     if data is None:
-        out(f"No stored copy: {path} is missing.")
+        console.out(f"No stored copy: {path} is missing.")
         return EXIT_OK
-    out(f"Stored message, exactly as {'sent' if latest['status'] in ('sent', 'unknown') else 'kept'}: {path}")
-    out(f"({len(data)} bytes; the exact bytes alone: `python send.py log show {message_id[:8]} --raw > copy.eml`)")
+    kept = "sent" if latest["status"] in (Status.SENT, Status.UNKNOWN) else "kept"
+    console.out(f"Stored message, exactly as {kept}: {path}")
+    console.out(
+        f"({len(data)} bytes; the exact bytes alone: ",
+        Command("log", "show", message_id[:8], "--raw", ">", "copy.eml"),
+        ")",
+    )
     rule = "-" * 72
-    out(rule)
-    verbatim(raw_text(data))
-    out(rule)
-    if needs_decoding(data):
-        out("Decoded (the message above uses MIME encodings):")
-        for line in decoded_lines(data):
-            verbatim(f"  {line}".rstrip())
+    console.out(rule)
+    console.verbatim(views.raw_text(data))
+    console.out(rule)
+    if views.needs_decoding(data):
+        console.out("Decoded (the message above uses MIME encodings):")
+        for line in views.decoded_lines(data):
+            console.verbatim(f"  {line}".rstrip())
     return EXIT_OK
 
 
@@ -197,24 +200,22 @@ def utf8_stdout() -> None:
     reconfigure_unless_utf8(sys.stdout, encoding="utf-8")
 
 
-def write_json(records: list[dict]) -> None:
+def write_json(console: Console, records: list[dict]) -> None:
     import json
 
     utf8_stdout()
     for record in records:
-        verbatim(json.dumps(record, ensure_ascii=False))
+        console.verbatim(json.dumps(record, ensure_ascii=False))
 
 
 def write_csv(records: list[dict]) -> None:
     import csv
 
-    from jobmail.cli.views import CSV_COLUMNS, csv_row
-
     utf8_stdout()
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(views.CSV_COLUMNS)
     for record in records:
-        writer.writerow(csv_row(record))
+        writer.writerow(views.csv_row(record))
 
 
 def _silence_stdout() -> None:

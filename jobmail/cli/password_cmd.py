@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sys
+import argparse
 
-from jobmail.cli.common import out, settings_from
-from jobmail.errors import EXIT_OK, CredentialError, InputError
+from jobmail.cli.output import Console, commands_in
+from jobmail.cli.prompts import read_password
+from jobmail.errors import EXIT_OK, Command, CredentialError
 
 
-def register(subparsers, common) -> None:
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     from jobmail.cli import SUMMARIES
 
     p = subparsers.add_parser(
@@ -25,50 +26,34 @@ def register(subparsers, common) -> None:
     del_p.set_defaults(run=run_delete)
 
 
-def read_password(from_stdin: bool, prompt: str) -> str:
-    if from_stdin:
-        line = sys.stdin.readline()
-        password = line.rstrip("\r\n")
-        if not password:
-            raise InputError("no password on standard input: pipe one line, e.g. from your password manager")
-        return password
-    import getpass
-
-    if not sys.stdin.isatty():
-        raise InputError("no terminal to ask for the password: use --stdin to read it from a pipe")
-    first = getpass.getpass(prompt)
-    if not first:
-        raise InputError("the password is empty: nothing stored")
-    if getpass.getpass("Again, to confirm: ") != first:
-        raise InputError("the two passwords differ: nothing stored; run the command again")
-    return first
-
-
-def run_set(args) -> int:
+def run_set(args: argparse.Namespace, console: Console) -> int:
+    from jobmail import settings as config
     from jobmail.auth.credentials import backend_name, set_password, storage_note
 
-    settings = settings_from(args, require_account=False)
+    settings = config.load(args.env_file)
     if not settings.smtp_host or not settings.smtp_username:
         raise CredentialError(
-            "SMTP_HOST and SMTP_USERNAME (or FROM_ADDRESS) must be set in .env first: run `python send.py setup`, "
-            "which asks for them and stores the password"
+            "SMTP_HOST and SMTP_USERNAME (or FROM_ADDRESS) must be set in .env first: run ",
+            Command("setup"),
+            ", which asks for them and stores the password",
         )
     password = read_password(args.stdin, f"Password for {settings.smtp_username} at {settings.smtp_host}: ")
     set_password(settings.smtp_host, settings.smtp_username, password, settings.keyring_backend)
     where = backend_name(settings.keyring_backend)
-    out(f"Stored the password for {settings.smtp_username} at {settings.smtp_host} in the keyring ({where}).")
+    console.out(f"Stored the password for {settings.smtp_username} at {settings.smtp_host} in the keyring ({where}).")
     note = storage_note(settings.keyring_backend)
     if note:
-        out(note)
+        console.out(*commands_in(note))
     return EXIT_OK
 
 
-def run_delete(args) -> int:
+def run_delete(args: argparse.Namespace, console: Console) -> int:
+    from jobmail import settings as config
     from jobmail.auth.credentials import delete_password
 
-    settings = settings_from(args, require_account=False)
+    settings = config.load(args.env_file)
     if delete_password(settings.smtp_host, settings.smtp_username, settings.keyring_backend):
-        out(f"Deleted the password for {settings.smtp_username} at {settings.smtp_host} from the keyring.")
+        console.out(f"Deleted the password for {settings.smtp_username} at {settings.smtp_host} from the keyring.")
     else:
-        out(f"No password was stored for {settings.smtp_username} at {settings.smtp_host}.")
+        console.out(f"No password was stored for {settings.smtp_username} at {settings.smtp_host}.")
     return EXIT_OK

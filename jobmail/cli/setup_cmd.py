@@ -8,31 +8,19 @@ else is asked and a missing required value is an error.
 
 from __future__ import annotations
 
-import os
-import re
+import argparse
 import sys
-from datetime import date
-from pathlib import Path
+from collections.abc import Callable
 
-from jobmail.cli.common import out
-from jobmail.errors import EXIT_OK, InputError, JobmailError
-from jobmail.settings import DEFAULT_ENV_FILE, DEFAULT_PORTS, PROJECT_DIR, SECURITY_MODES, is_loopback
+from jobmail.cli.output import Console, commands_in, lifted
+from jobmail.cli.prompts import read_password
+from jobmail.errors import EXIT_OK, Command, InputError, JobmailError
 
-EXAMPLE_FILE = PROJECT_DIR / "config.example.env"
-# The keys setup decides; any other key keeps config.example.env's line (a default) untouched.
-OWNED_KEYS = (
-    "SMTP_HOST",
-    "SMTP_SECURITY",
-    "SMTP_PORT",
-    "SMTP_USERNAME",
-    "SMTP_CA_FILE",
-    "FROM_ADDRESS",
-    "FROM_NAME",
-    "KEYRING_BACKEND",
-)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from jobmail.providers import Provider
+
 ACCOUNT_FLAGS = ("address", "name", "host", "port", "security", "username", "ca_file")
-_ASSIGNMENT = re.compile(r"^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
-_NEEDS_QUOTES = re.compile(r"[#\"'\\$`]|^\s|\s$")
 
 DESCRIPTION = """Asks for your address and name, proposes your provider's server settings (or asks for them),
 shows the provider's note (app passwords!), stores the password in the OS keyring, writes the settings
@@ -44,10 +32,9 @@ asked. An existing settings file is replaced only after a yes, or with --yes.
 exit codes: 0 the account works, 1 it does not (see the hint), 2 bad input or no keyring backend"""
 
 
-def register(subparsers, common) -> None:
-    import argparse
-
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     from jobmail.cli import SUMMARIES
+    from jobmail.settings import SECURITY_MODES
 
     p = subparsers.add_parser(
         "setup",
@@ -86,18 +73,27 @@ class Answers:
     is asked again at a terminal, and is an error otherwise.
     """
 
-    def __init__(self, *, tty: bool, can_ask: bool, flag_mode: bool):
+    def __init__(self, console: Console, *, tty: bool, can_ask: bool, flag_mode: bool):
+        self.console = console
         self.tty = tty
         self.can_ask = can_ask
         self.flag_mode = flag_mode
 
-    def get(self, question: str, flag: str, given, default: str = "", parse=str.strip, optional: bool = False):
+    def get(
+        self,
+        question: str,
+        flag: str,
+        given: object,
+        default: str = "",
+        parse: Callable[[str], str] = str.strip,
+        optional: bool = False,
+    ) -> str:
         """The flag's value, else the default when nothing need be asked, else the answer; all through parse."""
         if given is not None:
             return parse(str(given))
         if (self.flag_mode or not self.can_ask) and (default or optional):
             if default:  # taken without asking: shown, so that a scripted setup hides nothing
-                out(f"{question}: {default} (the default; {flag} changes it)")
+                self.console.out(f"{question}: {default} (the default; {flag} changes it)")
             return parse(default)
         if not self.can_ask:
             raise InputError(f"{question} is needed: give {flag} (standard input holds only the password)")
@@ -111,7 +107,7 @@ class Answers:
                         f"{question}: the answer read from standard input was refused; "
                         f"give {flag} instead, or run setup at a terminal"
                     ) from None
-                out(f"  {exc}")
+                self.console.out("  ", *lifted(exc.parts))
 
     def confirm(self, question: str) -> bool:
         try:
@@ -126,30 +122,37 @@ class Answers:
             text = input(f"{question}{suffix}: ")
         except EOFError:
             if not self.tty:
-                out()
+                self.console.out()
             if default or optional:
                 return default
             raise InputError(f"no answer for {question.lower()}: answer it, or give {flag}") from None
         if not self.tty:
-            out()  # end the prompt's line; the scripted answer is not echoed (it may be a misplaced password)
+            self.console.out()  # end the prompt's line; the scripted answer is not echoed (may be a misplaced password)
         return text.strip() or default
 
 
-def run(args) -> int:
-    from jobmail.auth.credentials import backend_name, set_password, storage_note
-    from jobmail.cli.check_cmd import print_failure
+def run(args: argparse.Namespace, console: Console) -> int:
+    import os
+    from pathlib import Path
+
+    from jobmail.app import account
+    from jobmail.auth.credentials import backend_name, storage_note
+    from jobmail.cli.checking import print_failure, run_check
+    from jobmail.settings import DEFAULT_ENV_FILE, is_loopback, load
     from jobmail.smtp.diagnose import backend_step
 
+    out = console.out
     env_path = Path(args.env_file or DEFAULT_ENV_FILE)
     tty = sys.stdin.isatty()
     answers = Answers(
+        console,
         tty=tty,
         can_ask=tty or not args.password_stdin,
         flag_mode=any(getattr(args, key) is not None for key in ACCOUNT_FLAGS),
     )
 
     def stop(no_backend) -> int:
-        print_failure(no_backend)
+        print_failure(console, no_backend)
         out("Nothing was written.")
         return no_backend.exit_code
 
@@ -177,43 +180,68 @@ def run(args) -> int:
             raise _NoKeyring
 
     try:
-        values = ask_account(args, answers, on_host=remote_needs_keyring)
+        values = ask_account(console, args, answers, on_host=remote_needs_keyring)
     except _NoKeyring:
         return stop(no_backend)
-    settings = _validated(values, env_path)
+    settings = account.validated(values, env_path)
     needs_password = settings.needs_password or args.password_stdin
     if needs_password and no_backend is not None:
         return stop(no_backend)
     if not needs_password:
         out(
             "No password stored: SMTP_SECURITY=none is for a server on this machine that asks for no login "
-            "(if yours asks for one, run `python send.py password set`)."
+            "(if yours asks for one, run ",
+            Command("password", "set"),
+            ").",
         )
         if args.keyring_backend:  # named on purpose: kept for a later `password set`
             values = {**values, "KEYRING_BACKEND": backend_name(args.keyring_backend)}
     else:
-        backend = backend_name(args.keyring_backend)
-        password = _read_password(args, tty, f"Password for {settings.smtp_username} at {settings.smtp_host}")
-        set_password(settings.smtp_host, settings.smtp_username, password, args.keyring_backend)
+        password = _read_password(console, args, tty, f"Password for {settings.smtp_username} at {settings.smtp_host}")
+        backend = account.store_password(settings, password, args.keyring_backend)
         del password
         out(f"Stored the password for {settings.smtp_username} at {settings.smtp_host} in {backend}.")
         note = storage_note(args.keyring_backend)
         if note:
-            out(note)
+            out(*commands_in(note))
         values = {**values, "KEYRING_BACKEND": backend}
-    write_env(env_path, values, replace=env_path.exists())
+    account.write_env(env_path, values, replace=env_path.exists())
     out(f"Wrote {env_path} (no password in it).")
-    return _check(env_path, args, stored=needs_password)
+    again = Command("check")
+    if args.no_check:
+        out("Not checked (--no-check): run ", again, " to log in without sending anything.")
+        return EXIT_OK
+    out("Checking the account (nothing is sent):")
+    code = run_check(console, load(env_path))
+    if code == EXIT_OK:
+        out("Done. Re-check any time with ", again, ".")
+    else:
+        out(
+            f"{env_path}{' and the keyring entry are' if needs_password else ' is'} saved all the same: fix what "
+            f"the error says (edit {env_path}, or run setup again with --yes), then run ",
+            again,
+            ".",
+        )
+    return code
 
 
 class _NoKeyring(Exception):
     """Raised while asking, once the server named needs a login that no keyring can serve."""
 
 
-def ask_account(args, answers: Answers, on_host=lambda host: None) -> dict[str, str]:
+def ask_account(
+    console: Console,
+    args: argparse.Namespace,
+    answers: Answers,
+    on_host: Callable[[str], None] = lambda host: None,
+) -> dict[str, str]:
     """Collect the account's values (SMTP_HOST, ...) from flags and answers, showing the provider's note."""
     from jobmail import providers
     from jobmail.addresses import check_header_value, normalize_address
+    from jobmail.app.account import check_values, parse_ca_file, parse_port, parse_security
+    from jobmail.settings import DEFAULT_PORTS, SECURITY_MODES
+
+    out = console.out
 
     address = answers.get(
         "Your email address", "--address", args.address, parse=lambda t: normalize_address(t, "address")
@@ -228,7 +256,7 @@ def ask_account(args, answers: Answers, on_host=lambda host: None) -> dict[str, 
     name = answers.get("Your name, as you sign your emails", "--name", args.name, parse=parse_name)
     proposed = providers.for_address(address)
     if proposed is not None and args.host is None:
-        _show(proposed)
+        _show(console, proposed)
     elif args.host is None:
         out(
             f"No built-in settings for {providers.domain_of(address)}: your provider's help pages give its SMTP "
@@ -239,7 +267,7 @@ def ask_account(args, answers: Answers, on_host=lambda host: None) -> dict[str, 
     def parse_host(text: str) -> str:
         named = providers.for_host(text)
         host = named.host if named is not None else text.strip()
-        _validate_partial({"SMTP_HOST": host})
+        check_values({"SMTP_HOST": host})
         if not host:
             raise InputError("the SMTP server is empty: give a host name like smtp.example.com")
         return host
@@ -248,27 +276,27 @@ def ask_account(args, answers: Answers, on_host=lambda host: None) -> dict[str, 
     on_host(host)
     chosen = providers.for_host(host) or (proposed if proposed is not None and host == proposed.host else None)
     if chosen is not None and (chosen is not proposed or args.host is not None):
-        _show(chosen)
+        _show(console, chosen)
     if chosen is not None and args.port is None and args.security is None:
         port, security = str(chosen.port), chosen.security
     else:
         default_port = str(DEFAULT_PORTS[args.security or (proposed.security if proposed else "starttls")])
-        port = answers.get("Port", "--port", args.port, default_port, _port)
+        port = answers.get("Port", "--port", args.port, default_port, parse_port)
         default_security = args.security or ("ssl" if port == "465" else "starttls")
         security = answers.get(
             f"Security ({', '.join(SECURITY_MODES)})",
             "--security",
             args.security,
             default_security,
-            lambda t: _security(t, host),
+            lambda t: parse_security(t, host),
         )
     ca_file = ""
     if args.ca_file is not None:
-        ca_file = _ca_file(args.ca_file)
+        ca_file = parse_ca_file(args.ca_file)
     elif security != "none" and (chosen is None or chosen.ca_file):  # none: no TLS, so no certificate
         what = "Bridge's exported certificate" if chosen is not None else "An extra certificate to trust"
         ca_file = answers.get(
-            f"{what} (SMTP_CA_FILE: a PEM file; Enter for none)", "--ca-file", None, "", _ca_file, optional=True
+            f"{what} (SMTP_CA_FILE: a PEM file; Enter for none)", "--ca-file", None, "", parse_ca_file, optional=True
         )
     username = answers.get("Login name", "--username", args.username, address, _one_line("username"))
     values = {
@@ -284,47 +312,12 @@ def ask_account(args, answers: Answers, on_host=lambda host: None) -> dict[str, 
     return values
 
 
-def _show(provider) -> None:
-    out(f"{provider.name}: {provider.host}, port {provider.port}, {provider.security}.")
-    out(f"Note: {provider.note}")
+def _show(console: Console, provider: Provider) -> None:
+    console.out(f"{provider.name}: {provider.host}, port {provider.port}, {provider.security}.")
+    console.out(f"Note: {provider.note}")
 
 
-def _validate_partial(values: dict[str, str]):
-    """Check some values with the same rules (and messages) as the .env file."""
-    from jobmail.settings import from_values
-
-    return from_values(values)
-
-
-def _port(text: str) -> str:
-    _validate_partial({"SMTP_PORT": text})
-    return str(int(text.strip()))
-
-
-def _security(text: str, host: str) -> str:
-    security = text.strip().lower()
-    _validate_partial({"SMTP_SECURITY": security, "SMTP_HOST": host})
-    return security
-
-
-def _ca_file(text: str) -> str:
-    """An absolute path to a PEM certificate file, or "" for none."""
-    text = text.strip()
-    if not text:
-        return ""
-    path = str(Path(text).expanduser().resolve())
-    settings = _validate_partial({"SMTP_CA_FILE": path})
-    from jobmail.errors import SendError
-    from jobmail.smtp.client import ssl_context
-
-    try:
-        ssl_context(settings)
-    except SendError as exc:
-        raise InputError(str(exc)) from None
-    return path
-
-
-def _one_line(field: str):
+def _one_line(field: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         from jobmail.addresses import check_header_value
 
@@ -336,18 +329,9 @@ def _one_line(field: str):
     return parse
 
 
-def _validated(values: dict[str, str], env_path: Path):
-    from jobmail.settings import from_values
-
-    settings = from_values(values, base=env_path.resolve().parent)
-    settings.require_account()
-    return settings
-
-
-def _read_password(args, tty: bool, prompt: str) -> str:
+def _read_password(console: Console, args: argparse.Namespace, tty: bool, prompt: str) -> str:
     """One line from standard input (--password-stdin, or no terminal), else getpass twice, up to 3 tries."""
-    from jobmail.cli.password_cmd import read_password
-
+    out = console.out
     if args.password_stdin or not tty:
         out(f"{prompt}: (one line from standard input)")
         return read_password(True, prompt)
@@ -357,94 +341,3 @@ def _read_password(args, tty: bool, prompt: str) -> str:
         except InputError:
             out("  The password was empty, or the two did not match: once more.")
     return read_password(False, f"{prompt}: ")
-
-
-def _check(env_path: Path, args, stored: bool = True) -> int:
-    from jobmail.cli.check_cmd import run_check
-    from jobmail.settings import load
-
-    again = "python send.py check"  # the --env-file given is added to every suggested command
-    if args.no_check:
-        out(f"Not checked (--no-check): run `{again}` to log in without sending anything.")
-        return EXIT_OK
-    out("Checking the account (nothing is sent):")
-    code = run_check(load(env_path), args)
-    if code == EXIT_OK:
-        out(f"Done. Re-check any time with `{again}`.")
-    else:
-        out(
-            f"{env_path}{' and the keyring entry are' if stored else ' is'} saved all the same: fix what the error "
-            f"says (edit {env_path}, "
-            f"or run setup again with --yes), then run `{again}`."
-        )
-    return code
-
-
-# --- the .env file -------------------------------------------------------------------------------
-
-
-def quote(value: str) -> str:
-    """A value as python-dotenv reads it back unchanged."""
-    if not _NEEDS_QUOTES.search(value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def render_env(values: dict[str, str], example: str | None = None, today: date | None = None) -> str:
-    """The settings file: config.example.env's keys, order and comments, with `values` filled in.
-
-    A key setup owns but has no value for is left commented out; keys the example lacks go at the end.
-    """
-    if example is None:
-        try:
-            example = EXAMPLE_FILE.read_text(encoding="utf-8")
-        except OSError:
-            example = ""
-    lines = example.splitlines()
-    while lines and lines[0].startswith("#"):  # the example's own header
-        lines.pop(0)
-    header = [
-        f"# jobmail settings for {values.get('FROM_ADDRESS', 'your account')}, written by "
-        f"`python send.py setup` on {(today or date.today()).isoformat()}.",
-        "# Every key is explained in config.example.env. Real environment variables override this file.",
-        "# There is NO password key, on purpose: the password lives only in your OS keyring.",
-    ]
-    body, done = [], set()
-    for line in lines:
-        match = _ASSIGNMENT.match(line)
-        key = match.group(2) if match else None
-        if key in values and key not in done:
-            body.append(f"{key}={quote(values[key])}")
-            done.add(key)
-        elif key in OWNED_KEYS and not match.group(1):
-            body.append(f"# {line}")
-        else:
-            body.append(line)
-    rest = [key for key in values if key not in done]
-    if rest:
-        body += ["", "# --- Added by setup ---"] + [f"{key}={quote(values[key])}" for key in rest]
-    return "\n".join(header + body).rstrip("\n") + "\n"
-
-
-def write_env(path: Path, values: dict[str, str], *, replace: bool) -> None:
-    """Write the settings file: a new one only if none appeared meanwhile; a replacement atomically."""
-    import tempfile
-
-    text = render_env(values)
-    try:
-        if not replace:
-            with open(path, "x", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
-            return
-        fd, temp = tempfile.mkstemp(prefix=".env-", dir=path.resolve().parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-    except FileExistsError:
-        raise InputError(f"{path} appeared while setup ran: nothing written; run setup again") from None
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -1,7 +1,9 @@
-"""Reading the sent log as a person or a script: filter values, the table, CSV rows, and the stored message.
+"""What the commands show, as lines: the sent log (filter values, the table, CSV rows, the stored message),
+the outbox's table and due times, a message's summary and preview, the guide's checklist, and the steps
+of the account check.
 
-No printing here (the CLI prints). Cheap to import: the email package is loaded only to decode a stored
-message (`log show`, `--grep`).
+No printing here (the CLI prints). Cheap to import: the email package is loaded only to decode a message
+(`log show`, `--grep`, a preview), jobmail.when only to describe a due time.
 """
 
 from __future__ import annotations
@@ -10,9 +12,22 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
+from jobmail import status
 from jobmail.clock import local_time
-from jobmail.errors import InputError
-from jobmail.store.sentlog import PENDING, STATUSES, SentLog
+from jobmail.errors import Command, InputError, JobmailError
+from jobmail.status import Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import tzinfo
+
+    from jobmail.app.outbox import Entry
+    from jobmail.app.sending import Prepared
+    from jobmail.message.etiquette import Report
+    from jobmail.smtp.diagnose import Step
+    from jobmail.store.sentlog import SentLog
+
+STATUSES = tuple(str(s) for s in status.ALL)
 
 WHEN_FORMS = "a date (2026-11-01), a date and time (2026-11-01 14:30), today, yesterday, or 30m, 12h, 7d, 2w ago"
 _AGO = re.compile(r"(\d{1,6})\s*(m|min|h|d|w)", re.IGNORECASE)
@@ -167,7 +182,7 @@ def addresses(value) -> str:
 
 def row(record: dict) -> tuple[str, str, str, str, str]:
     """TIME (local; for a scheduled message, when it is due), STATUS, TO, SUBJECT, ID (short)."""
-    pending = record.get("status") in PENDING and record.get("due")
+    pending = record.get("status") in status.WAITING and record.get("due")
     when = local_time(record["due"] if pending else record.get("time", ""))
     return (
         when,
@@ -191,7 +206,7 @@ def table(records: list[dict], width: int | None) -> list[str]:
     return aligned(rows, widths)
 
 
-def aligned(rows: list[list[str]], widths: list[int]) -> list[str]:
+def aligned(rows: Iterable[Iterable[str]], widths: list[int]) -> list[str]:
     """Each row's cells padded or cut ('…') to the column widths, two spaces apart."""
     return ["  ".join(fit(cell, w) for cell, w in zip(cells, widths, strict=True)).rstrip() for cells in rows]
 
@@ -238,7 +253,9 @@ def fit(text: str, width: int) -> str:
 
 
 def csv_row(record: dict) -> list[str]:
-    reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
+    reply = record.get("reply")
+    if not isinstance(reply, dict):
+        reply = {}
     values = {
         **{key: record.get(key, "") for key in CSV_COLUMNS},
         "to": addresses(record.get("to")),
@@ -274,7 +291,7 @@ def state_line(record: dict) -> str:
         if value in (None, "", [], {}):
             continue
         if key == "due":
-            if record.get("status") in PENDING or record.get("status") == "cancelled":
+            if record.get("status") in status.WAITING or record.get("status") == Status.CANCELLED:
                 details.append(f"due {local_time(str(value))} local{_in_zone(str(value), record.get('zone'))}")
         elif key == "reply" and isinstance(value, dict):
             text = " ".join(str(value.get("text", "")).split())
@@ -295,3 +312,149 @@ def state_line(record: dict) -> str:
     details += [f"{key}: {value}" for key, value in record.items() if key not in known]
     head = f"  {local_time(str(record.get('time', '')), seconds=True)}  {str(record.get('status')):<9}"
     return f"{head}  {'; '.join(details)}".rstrip()
+
+
+# -- the outbox ----------------------------------------------------------------------------------
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+OUTBOX_HEADER = ["ID", "STATUS", "DUE (LOCAL)", "DUE (THEIR ZONE)", "TO", "SUBJECT"]
+# Outbox.state's words, as the table shows them.
+STATE_LABELS = {"waiting": "scheduled", "due": "due now", "held": "overdue", "overdue": "overdue"}
+
+
+def outbox_row(entry: Entry, state: str, local: tzinfo) -> list[str]:
+    return [
+        entry.id[:SHORT_ID],
+        STATE_LABELS.get(state, state),
+        wall_time(entry.due, local),
+        zone_time(entry.due, entry.zone),
+        ", ".join(entry.record.get("to", [])),
+        entry.record.get("subject", ""),
+    ]
+
+
+def outbox_table(rows: list[list[str]], width: int | None) -> list[str]:
+    """Aligned columns, the header first; the last one (the subject) is cut to fit the terminal (width
+    None: no cut)."""
+    rows = [OUTBOX_HEADER, *rows]
+    widths = [max(display_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    if width is not None:
+        used = sum(widths[:-1]) + 2 * (len(widths) - 1)
+        widths[-1] = max(10, min(widths[-1], width - 1 - used))
+    return aligned(rows, widths)
+
+
+def describe_due(due: datetime, zone: tzinfo | None) -> str:
+    """`Mon 2026-11-30 09:00 EST (America/New_York)` and how far off it is (no zone: this computer's)."""
+    from jobmail.when import describe, resolve_zone
+
+    return describe(due, zone if zone is not None else resolve_zone(None))
+
+
+def zone_key(zone: tzinfo | None) -> str:
+    """The IANA name to store with the message; empty for an unnamed local zone (a fixed offset)."""
+    return getattr(zone, "key", None) or ""
+
+
+def zone_named(name: str) -> tzinfo:
+    """The zone of that name, else this computer's."""
+    from jobmail.when import resolve_zone
+
+    try:
+        return resolve_zone(name)
+    except JobmailError:
+        return resolve_zone(None)
+
+
+def wall_time(instant: datetime, zone: tzinfo) -> str:
+    wall = instant.astimezone(zone)
+    return f"{WEEKDAYS[wall.weekday()]} {wall:%Y-%m-%d %H:%M} {wall.tzname()}"
+
+
+def zone_time(instant: datetime, name: str) -> str:
+    return f"{wall_time(instant, zone_named(name))} {name or '(local)'}"
+
+
+def duration(seconds: float) -> str:
+    whole = int(seconds + 0.999)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours:d}:{minutes:02d}:{secs:02d}"
+    return f"{days}d {clock}" if days else clock
+
+
+def countdown_text(entry: Entry | None, seconds: float | None, count: int) -> str:
+    """The waiting line: which message goes next, and in how long."""
+    if entry is None or seconds is None:
+        return "Waiting: nothing scheduled (Ctrl-C stops)"
+    more = f" (+{count - 1} more)" if count > 1 else ""
+    return f"Sending {entry.id[:SHORT_ID]} in {duration(seconds)}{more}; Ctrl-C stops waiting"
+
+
+# -- a message before it goes --------------------------------------------------------------------
+
+
+def summary_lines(prepared: Prepared) -> list[str]:
+    """Template, From, To ..., then the guide's checklist."""
+    record = prepared.record
+    lines = [f"Template:  {record['template']}", f"From:      {prepared.envelope.from_name} <{record['from']}>"]
+    lines.append(f"To:        {', '.join(record['to'])}")
+    if record["cc"]:
+        lines.append(f"Cc:        {', '.join(record['cc'])}")
+    if prepared.envelope.bcc_self:
+        lines.append(f"Copy to:   {record['from']} (yourself, no Bcc header)")
+    lines.append(f"Subject:   {record['subject']}")
+    lines.append("Guide checklist:")
+    return [*lines, *checklist_lines(prepared.report)]
+
+
+def checklist_lines(report: Report) -> list[str]:
+    """The etiquette checklist: one line per step of the guide, then each finding."""
+    lines = []
+    for step, title, passed, findings in report.checklist():
+        mark = "ok  " if passed else ("FAIL" if any(f.severity == "error" for f in findings) else "warn")
+        lines.append(f"  [{mark}] {step}. {title}")
+        for finding in findings:
+            where = f"line {finding.line}: " if finding.line and f"line {finding.line}" not in finding.message else ""
+            lines.append(f"         {finding.severity}: {where}{finding.message}")
+    if getattr(report, "note", None):
+        lines.append(f"  note: {report.note}")
+    return lines
+
+
+def preview_lines(data: bytes) -> list[str]:
+    """The header block as sent, then the plain-text body decoded (quoted-printable is hard to read)."""
+    import email
+    import email.policy
+
+    head = data.partition(b"\r\n\r\n")[0].decode("ascii", "replace").split("\r\n")
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    body = msg.get_body(preferencelist=("plain",))
+    text = body.get_content().replace("\r\n", "\n").rstrip("\n").split("\n") if body is not None else []
+    extra = ["", "(and the same text as HTML, the alternative part)"] if msg.is_multipart() else []
+    return [*head, "", *text, *extra]
+
+
+def logged_parts(message_id: str, log_file: object = None) -> tuple[str | Command, ...]:
+    """`Logged as 3f2a1b9c [in FILE]; see `python send.py log show 3f2a1b9c``."""
+    short = message_id[:SHORT_ID]
+    where = f" in {log_file}" if log_file is not None else ""
+    return (f"Logged as {short}{where}; see ", Command("log", "show", short))
+
+
+# -- the account check ---------------------------------------------------------------------------
+
+
+def step_line(step: Step) -> str:
+    """One step of the check and its result: `TLS ... ok (TLSv1.3)`, `login ... FAILED (535 ...)`."""
+    if step.name == "keyring":
+        return f"keyring: {step.detail}" if step.ok else "keyring: FAILED"
+    if step.ok:
+        return f"{step.title} ... {step.mark}" + (f" ({step.detail})" if step.detail else "")
+    return f"{step.title} ... FAILED" + (f" ({step.reply})" if step.reply else "")
+
+
+def failure_lines(step: Step) -> list[str]:
+    """The failed step's problem and hint as one `error:` line, then any longer guidance."""
+    return [f"error: {step.problem}" + (f": {step.hint}" if step.hint else ""), *step.guidance]

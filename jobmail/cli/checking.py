@@ -1,0 +1,40 @@
+"""The account check as the user watches it: each step as it completes, then the verdict (`check` and
+`setup` both run it).
+
+Heavy: it loads the SMTP diagnosis. A command imports it at the start of its `run`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from jobmail.cli import views
+from jobmail.cli.output import Console, commands_in
+from jobmail.errors import EXIT_OK
+from jobmail.settings import Settings
+from jobmail.smtp.diagnose import Step, check
+
+
+def run_check(console: Console, settings: Settings) -> int:
+    """Run the check, printing each step as it completes; return the exit code."""
+
+    def print_step(step: Step) -> None:
+        console.out(*commands_in(views.step_line(step)))
+
+    result = check(settings, on_step=print_step, environ=os.environ)
+    failed = result.failed
+    if failed is None:
+        console.out(
+            f"The account works: {settings.smtp_username} can send through {settings.server}. Nothing was sent."
+        )
+        return EXIT_OK
+    console.out(f"The account does not work yet: the {failed.title.split()[0]} step failed.")
+    print_failure(console, failed)
+    return failed.exit_code
+
+
+def print_failure(console: Console, step: Step) -> None:
+    """The failed step's problem and hint as one `error:` line on stderr, then any longer guidance."""
+    console.flush()
+    for line in views.failure_lines(step):
+        console.err(*commands_in(line))
