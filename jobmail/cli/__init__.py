@@ -108,12 +108,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, console: Console) -> int:
-    from jobmail.cli.output import lifted
-
     try:
         return args.run(args, console)
     except JobmailError as exc:
-        console.err("error: ", *lifted(exc.parts))
+        console.err("error: ", *exc.parts)
         return exc.exit_code
     except KeyboardInterrupt:
         console.err("\ninterrupted (the state of any message is in ", Command("log"), ")")

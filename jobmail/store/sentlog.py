@@ -27,7 +27,7 @@ import json
 import os
 
 from jobmail import status
-from jobmail.errors import InputError, JobmailError, LogLockedError
+from jobmail.errors import Command, InputError, JobmailError, LogLockedError
 from jobmail.status import Status
 from jobmail.store import files
 from jobmail.store.files import LOG_NAME, MESSAGES_DIR
@@ -316,7 +316,7 @@ class SentLog:
         """The full id of the one message whose id starts with `prefix`."""
         prefix = prefix.strip().lower()
         if not prefix:
-            raise InputError("give a message id (or a unique start of one): see `python send.py log`")
+            raise InputError("give a message id (or a unique start of one): see ", Command("log"))
         matches: dict[str, dict] = {}  # id -> its newest record, newest first
         if '"' not in prefix and "\\" not in prefix:
             for key in _RESOLVE_KEYS:
@@ -325,7 +325,7 @@ class SentLog:
                     if record is not None and str(record["id"]).startswith(prefix):
                         matches.setdefault(record["id"], record)
         if not matches:
-            raise InputError(f"no message with an id starting {prefix!r}: see `python send.py log --all`")
+            raise InputError(f"no message with an id starting {prefix!r}: see ", Command("log", "--all"))
         if len(matches) > 1:
             shown = [_candidate(record) for record in list(matches.values())[:6]]
             more = f" and {len(matches) - 6} more" if len(matches) > 6 else ""
