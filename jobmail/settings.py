@@ -206,7 +206,7 @@ def _read_env_file(path: str) -> list[tuple[int, str, str]]:
 # backslash inside and nothing but a comment after it. For a file made only of such lines (and blank
 # and comment lines) python-dotenv gives exactly (key, value stripped, or the text between the quotes);
 # reading it here saves every command dotenv's ~14 ms import. Any other file is read by python-dotenv
-# itself (tested to agree: tests/test_config.py).
+# itself (tested to agree: tests/test_settings.py).
 _SIMPLE_LINE = re.compile(
     r"[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=[ \t]*"
     r"(?:\"([^\"\\\r\n]*)\"[ \t]*(?:#[^\r\n]*)?|'([^'\\\r\n]*)'[ \t]*(?:#[^\r\n]*)?|([^#'\"\\\r\n]*?)[ \t]*)"
