@@ -12,6 +12,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -76,8 +79,6 @@ class LoopbackServer:
         return self.handler.messages
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
-        from aiosmtpd.smtp import AuthResult, LoginPassword
-
         if isinstance(auth_data, LoginPassword):
             self.auth_attempts.append(auth_data.login.decode("utf-8", "replace"))
         ok = (
@@ -89,8 +90,6 @@ class LoopbackServer:
         return AuthResult(success=ok, handled=False)
 
     def _controller_for(self, port: int):
-        from aiosmtpd.controller import Controller
-
         options: dict[str, Any] = {}
         if self.credentials is not None:
             options.update(

@@ -75,6 +75,7 @@ def test_a_missing_package_says_which_python_to_use(monkeypatch, capsys, tmp_pat
     monkeypatch.setenv("LOG_DIR", str(tmp_path / "log"))
     for name in ("aiosmtpd", "aiosmtpd.controller", "aiosmtpd.smtp"):  # as if this Python lacked the package
         monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delitem(sys.modules, "jobmail.loopback", raising=False)  # imports aiosmtpd at its top
     from jobmail.cli import main
 
     assert main(["demo"]) == 2

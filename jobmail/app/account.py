@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from datetime import date
 from pathlib import Path
 
+from jobmail.auth.credentials import backend_name, set_password
 from jobmail.errors import InputError, SendError
 from jobmail.settings import PROJECT_DIR, Settings, from_values
+from jobmail.smtp.client import ssl_context
 
 EXAMPLE_FILE = PROJECT_DIR / "config.example.env"
 # The keys setup decides; any other key keeps config.example.env's line (a default) untouched.
@@ -51,8 +54,6 @@ def parse_security(text: str, host: str) -> str:
 
 def parse_ca_file(text: str) -> str:
     """An absolute path to a PEM certificate file that loads, or "" for none."""
-    from jobmail.smtp.client import ssl_context
-
     text = text.strip()
     if not text:
         return ""
@@ -77,8 +78,6 @@ def validated(values: dict[str, str], env_path: Path) -> Settings:
 
 def store_password(settings: Settings, password: str, keyring_backend: str = "") -> str:
     """Store the password in the keyring for the account's host and username; returns the backend's name."""
-    from jobmail.auth.credentials import backend_name, set_password
-
     set_password(settings.smtp_host, settings.smtp_username, password, keyring_backend)
     return backend_name(keyring_backend)
 
@@ -133,8 +132,6 @@ def render_env(values: dict[str, str], example: str | None = None, today: date |
 def write_env(path: Path, values: dict[str, str], *, replace: bool) -> None:
     """Write the settings file: a new one only if none exists (nor appeared meanwhile); a replacement
     atomically."""
-    import tempfile
-
     text = render_env(values)
     try:
         if not replace:

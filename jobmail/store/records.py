@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
+from datetime import datetime
 
 from jobmail import status
+from jobmail.clock import timestamp  # a record's time stamp (UTC, ISO 8601, ms): STAMP_LEN long
 
 TYPE_CHECKING = False  # not `from typing import ...`: typing costs milliseconds at every start
 if TYPE_CHECKING:
@@ -57,15 +58,6 @@ TO_START = len(_TO_KEY)  # the list's first byte, from where `"to":[` starts
 # -- the time --------------------------------------------------------------------------------------
 STAMP_LEN = len("2026-01-01T00:00:00.000+00:00")  # `timestamp()`'s length, the same for every time
 _UTC_SUFFIX = b"+00:00"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def timestamp(moment: datetime | None = None) -> str:
-    """The record's time: UTC, ISO 8601, milliseconds (STAMP_LEN characters)."""
-    return (moment or utc_now()).astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def new_id() -> str:

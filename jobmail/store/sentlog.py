@@ -27,6 +27,7 @@ import json
 import os
 
 from jobmail import status
+from jobmail.clock import timestamp, utc_now
 from jobmail.errors import Command, InputError, JobmailError, LogLockedError
 from jobmail.status import Status
 from jobmail.store import files
@@ -44,8 +45,6 @@ from jobmail.store.records import (
     _within,
     encode_record,
     new_id,
-    timestamp,
-    utc_now,
 )
 
 TYPE_CHECKING = False  # not `from typing import ...`: typing costs milliseconds at every start
