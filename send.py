@@ -8,7 +8,15 @@ if sys.version_info < (3, 11):  # noqa: UP036 (this line must speak to an older 
         "install a newer Python (python.org, or your package manager) and make the .venv with it"
     )
 
-from jobmail.cli import main  # noqa: E402 (after the version check, which must run on any Python)
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from jobmail import interrupts  # after the version check, which must run on any Python
+
+    interrupts.install()  # first: Ctrl-C stops it even during start-up, and even where it came in ignored
+    try:
+        from jobmail.cli import main
+
+        code = main()
+    except KeyboardInterrupt as exc:  # stopped while starting, before a command could say anything
+        print("\ninterrupted: nothing was sent", file=sys.stderr)
+        code = interrupts.exit_code(exc)
+    sys.exit(code)

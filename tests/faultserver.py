@@ -68,6 +68,7 @@ class FaultServer:
         self.messages: list[Received] = []
         self.auth_attempts: list[tuple[str, bool]] = []  # (username, over TLS?)
         self.connections = 0
+        self.commands: list[str] = []  # the verb of every command received, in order ("EHLO", "QUIT" ...)
         self.tls_failures = 0
         self._changed = threading.Condition()
         self._stop = threading.Event()
@@ -225,6 +226,9 @@ class _Connection:
             line = self.readline().decode("utf-8", "replace").rstrip("\r\n")
             verb, _, arg = line.partition(" ")
             verb = verb.upper()
+            with self.server._changed:
+                self.server.commands.append(verb)
+                self.server._changed.notify_all()
             handler = getattr(self, "do_" + verb, None)
             if handler is None:
                 self.send_lines("500 5.5.2 Command not recognized")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -485,37 +484,6 @@ def test_a_scheduled_message_killed_while_sending_is_not_resent_by_the_outbox(fa
     assert again.returncode == 2, again.stderr
     error_line(again)
     assert len(account.server.messages) == 1 and account.server.connections == 1
-
-
-@POSIX_ONLY
-def test_ctrl_c_after_the_data_leaves_unknown_and_exit_130(fault_account, password, tls_context):
-    account = sent_account(fault_account, password, tls_server(tls_context, password, always={"eod": "stall"}))
-    process = account.start(*WITHDRAW_ARGS)
-    assert account.server.wait_for(lambda s: len(s.messages) == 1)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
-    account.outputs += [out, err]
-    assert process.returncode == 130
-    assert "interrupted" in err and "Traceback" not in err
-    assert account.statuses() == ["sending", "unknown"]
-    assert len(account.server.messages) == 1
-
-
-@POSIX_ONLY
-def test_ctrl_c_before_the_data_leaves_failed_and_exit_130(fault_account, password, tls_context):
-    account = sent_account(
-        fault_account, password, tls_server(tls_context, password, always={"connect": "stall"}), SMTP_TIMEOUT="30"
-    )
-    process = account.start(*WITHDRAW_ARGS)
-    assert account.server.wait_for(lambda s: s.connections == 1)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
-    account.outputs += [out, err]
-    assert process.returncode == 130
-    assert "interrupted" in err and "Traceback" not in err
-    assert account.statuses() == ["failed"]
-    assert "interrupted before the message was sent" in account.records()[-1]["error"]
-    assert account.server.messages == []
 
 
 # -- bad input: exit 2 naming the field, before any connection --------------------------------------------

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from jobmail import status
+from jobmail import interrupts, status
 from jobmail.app.recovery import recover_interrupted
 from jobmail.app.requests import SendRequest, envelope, template_variables
 from jobmail.auth.credentials import get_password
@@ -218,7 +218,8 @@ class _Delivery:
         return done
 
     def write(self, state: Status, **extra: object) -> None:
-        written = self.log.append({**self.base, "status": state, "server": self.settings.server, **extra})
+        with interrupts.deferred():  # a stop waits for the record to be whole, then ends the send
+            written = self.log.append({**self.base, "status": state, "server": self.settings.server, **extra})
         self.on_event(state, written)
 
     def before_data(self, attempt: int) -> None:
@@ -248,8 +249,11 @@ class _Delivery:
         except SendError as exc:
             self.write(Status.FAILED, attempts=exc.attempts, error=str(exc), reply=_reply(exc))
             raise
-        except KeyboardInterrupt:
-            if self.data_may_have_gone:
+        except KeyboardInterrupt as exc:
+            done = getattr(exc, "done", None)
+            if isinstance(done, smtp.Delivered):  # stopped after the server's 250, while saying goodbye
+                self.record_sent(done)
+            elif self.data_may_have_gone:
                 self.write(Status.UNKNOWN, error="interrupted while sending: check your Sent folder")
             elif not self.keep_queued:
                 self.write(Status.FAILED, error="interrupted before the message was sent")
@@ -260,16 +264,17 @@ class _Delivery:
 
     def record_sent(self, done: smtp.Delivered) -> None:
         try:
-            written = self.log.append(
-                {
-                    **self.base,
-                    "status": Status.SENT,
-                    "server": done.server,
-                    "tls": done.tls,
-                    "reply": {"code": done.code, "text": done.text},
-                    "attempts": done.attempts,
-                }
-            )
+            with interrupts.deferred():
+                written = self.log.append(
+                    {
+                        **self.base,
+                        "status": Status.SENT,
+                        "server": done.server,
+                        "tls": done.tls,
+                        "reply": {"code": done.code, "text": done.text},
+                        "attempts": done.attempts,
+                    }
+                )
         except Exception as exc:  # delivered, but the log could not say so: never report "nothing sent"
             raise OutcomeUnknown(
                 f"the server accepted the message ({done.code} {done.text}) but the sent log could not record it "

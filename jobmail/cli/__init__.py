@@ -12,8 +12,8 @@ import argparse
 import sys
 from importlib import import_module
 
-from jobmail import __version__
-from jobmail.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Command, JobmailError
+from jobmail import __version__, interrupts
+from jobmail.errors import EXIT_BAD_INPUT, Command, JobmailError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,7 +43,8 @@ SUMMARIES = {
 }
 
 EPILOG = """exit codes: 0 sent or queued, 1 the send failed, 2 bad input or config,
-3 outcome unknown (check your Sent folder), 130 interrupted"""
+3 outcome unknown (check your Sent folder), 130 interrupted (Ctrl-C),
+143 stopped (SIGTERM: kill, systemctl stop), 129 hang-up (the terminal closed)"""
 
 
 def build_parser(only: str | None = None, listing_only: bool = False) -> argparse.ArgumentParser:
@@ -92,6 +93,22 @@ def _joined_negative_times(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; Ctrl-C, SIGTERM and a hang-up stop it the same way (jobmail.interrupts)."""
+    with interrupts.handled():
+        try:
+            return _main(argv)
+        except KeyboardInterrupt as exc:  # while parsing or loading the command: nothing was under way
+            print(f"\n{_stopped(exc)}: nothing was done", file=sys.stderr)
+            return interrupts.exit_code(exc)
+
+
+def _stopped(exc: BaseException) -> str:
+    """'interrupted' for Ctrl-C; 'stopped by SIGTERM' and the like for the other signals."""
+    said = interrupts.said(exc)
+    return "interrupted" if said == "Ctrl-C" else f"stopped by {said}"
+
+
+def _main(argv: list[str] | None) -> int:
     _never_fail_on_encoding()
     argv = _joined_negative_times(sys.argv[1:] if argv is None else list(argv))
     first = argv[0] if argv else None
@@ -113,9 +130,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     except JobmailError as exc:
         console.err("error: ", *exc.parts)
         return exc.exit_code
-    except KeyboardInterrupt:
-        console.err("\ninterrupted (the state of any message is in ", Command("log"), ")")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        console.err(f"\n{_stopped(exc)} (the state of any message is in ", Command("log"), ")")
+        return interrupts.exit_code(exc)
     except ModuleNotFoundError as exc:  # run with a Python that lacks the project's packages
         package = (exc.name or "?").split(".")[0]
         print(

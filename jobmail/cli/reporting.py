@@ -13,13 +13,12 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 
-from jobmail import status
+from jobmail import interrupts, status
 from jobmail.app.outbox import Entry, Outbox, Outcome
 from jobmail.app.sending import Prepared, send_now
 from jobmail.cli import views
 from jobmail.cli.output import Console, lifted, on_terminal
 from jobmail.errors import (
-    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SEND_FAILED,
     EXIT_UNKNOWN,
@@ -154,7 +153,7 @@ def wait_and_report(console: Console, outbox: Outbox, message_id: str) -> int:
             on_idle=line.countdown if tty else lambda *a: None,
             tick=1.0 if tty else None,
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         line.end()
         current = outbox.log.current(message_id)
         if current is not None and current.get("status") in status.TIMED:
@@ -163,7 +162,7 @@ def wait_and_report(console: Console, outbox: Outbox, message_id: str) -> int:
                 *RUN_HINT,
                 f" sends it, `outbox cancel {short}` cancels it.",
             )
-            return EXIT_INTERRUPTED
+            return interrupts.exit_code(exc)
         raise
     except CredentialError as exc:
         line.clear()
@@ -254,7 +253,7 @@ def run_until_stopped(console: Console, outbox: Outbox, recovered: list[dict]) -
             on_idle=idle,
             tick=1.0 if tty else None,
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         line.end()
         left = len(outbox.entries(status.TIMED))
         if left:
@@ -263,7 +262,7 @@ def run_until_stopped(console: Console, outbox: Outbox, recovered: list[dict]) -
             )
         else:
             console.err("Stopped: nothing is scheduled.")
-        return EXIT_INTERRUPTED
+        return interrupts.exit_code(exc)
     return max(exit_code(outcomes), EXIT_UNKNOWN if recovered else EXIT_OK)  # not reached: runs until stopped
 
 

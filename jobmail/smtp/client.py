@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from jobmail import interrupts
 from jobmail.errors import OutcomeUnknown, SendError
 from jobmail.settings import Settings, is_loopback
 from jobmail.smtp import explain as why
@@ -477,8 +478,13 @@ def _attempt(
         if stage == "data-sent":
             raise why.lost_after_data(settings, why.no_answer_detail(exc)) from None
         raise classify(exc, settings, stage=stage) from None
-    session.close()
-    return Delivered(code, reply_text(reply), settings.server, session.tls, attempt)
+    delivered = Delivered(code, reply_text(reply), settings.server, session.tls, attempt)
+    try:
+        session.close()
+    except KeyboardInterrupt as exc:  # stopped while saying goodbye: the server has accepted the message
+        conn.close()
+        raise interrupts.after(exc, delivered) from None
+    return delivered
 
 
 def _body_options(conn: smtplib.SMTP, settings: Settings, data: bytes) -> list[str]:

@@ -1,0 +1,192 @@
+"""Stopping a send: Ctrl-C (SIGINT), SIGTERM (kill, systemctl stop) and a hang-up, in every phase.
+
+Each test waits for the phase it means to interrupt (a server that saw the command, a record in the log,
+the waiter's wake-up file, a line the process printed), never for a fixed time, and then asks that the
+process ends with the signal's exit code and the log in the state the README gives: `failed` before the
+message left, `unknown` after, `sent` once the server said 250, `scheduled` while it waits.
+
+"ignored" starts the command the way a script's `cmd &` or some CI runners do, with SIGINT ignored:
+Python then installs no Ctrl-C handler of its own, and a Ctrl-C used to be lost.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+import test_faults
+from conftest import WITHDRAW_ARGS, wait_until
+from faultserver import FaultServer
+from test_faults import USERNAME, sent_account
+
+from jobmail import interrupts
+from jobmail.store.locks import WAKE_DIR
+
+fault_account = test_faults.fault_account  # the fixture, shared
+pytestmark = pytest.mark.skipif(sys.platform.startswith("win"), reason="POSIX signals to a child process")
+
+SIGINT_IGNORED = ("SIGINT", "ignored")
+STOPS = [("SIGINT", "default"), SIGINT_IGNORED, ("SIGTERM", "default")]
+CODES = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
+SAID = {"SIGINT": "interrupted", "SIGTERM": "stopped by SIGTERM", "SIGHUP": "stopped by hang-up"}
+
+
+def start(account, inherited: str, *args: str) -> subprocess.Popen:
+    """`python send.py ARGS`, started as a shell starts it: with SIGINT ignored for "ignored"."""
+    argv = account.argv(args)
+    if inherited == "ignored":
+        argv = ["sh", "-c", 'trap "" INT; exec "$0" "$@"', *argv]
+    return subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        env=account.env,
+        cwd=account.home,
+    )
+
+
+def stop(process: subprocess.Popen, name: str, account=None) -> tuple[str, str]:
+    process.send_signal(getattr(signal, name))
+    try:
+        out, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        raise AssertionError(f"{name} did not stop the process: {err}") from None
+    if account is not None:
+        account.outputs += [out, err]
+    return out, err
+
+
+def server(tls_context, password, **faults: str) -> FaultServer:
+    return FaultServer(tls=tls_context, credentials=(USERNAME, password), always=faults)
+
+
+@pytest.mark.parametrize(("name", "inherited"), STOPS)
+def test_a_stop_after_the_data_left_is_unknown(fault_account, password, tls_context, name, inherited):
+    account = sent_account(fault_account, password, server(tls_context, password, eod="stall"))
+    process = start(account, inherited, *WITHDRAW_ARGS)
+    assert account.server.wait_for(lambda s: len(s.messages) == 1), "the server never got the message"
+    out, err = stop(process, name, account)
+    assert process.returncode == CODES[name], err
+    assert SAID[name] in err and "Traceback" not in err
+    assert account.statuses() == ["sending", "unknown"]
+    assert "check your Sent folder" in account.records()[-1]["error"]
+
+
+@pytest.mark.parametrize(("name", "inherited"), [*STOPS, ("SIGHUP", "default")])
+def test_a_stop_before_the_data_left_is_failed(fault_account, password, tls_context, name, inherited):
+    account = sent_account(fault_account, password, server(tls_context, password, connect="stall"), SMTP_TIMEOUT="60")
+    process = start(account, inherited, *WITHDRAW_ARGS)
+    assert account.server.wait_for(lambda s: s.connections == 1), "the send never connected"
+    out, err = stop(process, name, account)
+    assert process.returncode == CODES[name], err
+    assert SAID[name] in err and "Traceback" not in err
+    assert account.statuses() == ["failed"]
+    assert "interrupted before the message was sent" in account.records()[-1]["error"]
+    assert account.server.messages == []
+
+
+@pytest.mark.parametrize(("name", "inherited"), [SIGINT_IGNORED, ("SIGTERM", "default")])
+def test_a_stop_after_the_250_while_saying_goodbye_is_sent(fault_account, password, tls_context, name, inherited):
+    """The server accepted the message and stalls on QUIT: the log says sent, not unknown."""
+    account = sent_account(fault_account, password, server(tls_context, password, quit="stall"))
+    process = start(account, inherited, *WITHDRAW_ARGS)
+    assert account.server.wait_for(lambda s: "QUIT" in s.commands), "the send never said QUIT"
+    out, err = stop(process, name, account)
+    assert process.returncode == CODES[name], err
+    assert "Traceback" not in err
+    assert account.statuses() == ["sending", "sent"]
+    assert account.records()[-1]["reply"]["code"] == 250
+    assert len(account.server.messages) == 1
+
+
+def waiting(account) -> bool:
+    """The process waits for a scheduled message: its wake-up file exists."""
+    return any((account.log_dir / WAKE_DIR).glob("*.lock"))
+
+
+@pytest.mark.parametrize(("name", "inherited"), STOPS)
+def test_a_stop_while_waiting_leaves_it_scheduled(fault_account, password, name, inherited):
+    account = sent_account(fault_account, password)
+    process = start(account, inherited, *WITHDRAW_ARGS, "--at", "+1h")
+    wait_until(lambda: waiting(account), "the waiter")
+    out, err = stop(process, name, account)
+    assert process.returncode == CODES[name], err
+    assert "stays scheduled" in err and "Traceback" not in err
+    assert account.statuses() == ["scheduled"]
+    assert account.server.connections == 0
+
+
+@pytest.mark.parametrize(("name", "inherited"), STOPS)
+def test_a_stop_while_the_outbox_connects_leaves_it_scheduled(fault_account, password, name, inherited):
+    """The message is due and the outbox is connecting (the server accepts, never greets): it stays queued."""
+    account = sent_account(fault_account, password, SMTP_TIMEOUT="60")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    silent.settimeout(60)
+    try:
+        env = account.env_file.read_text(encoding="utf-8")
+        port = silent.getsockname()[1]
+        account.env_file.write_text(env.replace(f"SMTP_PORT={account.server.port}", f"SMTP_PORT={port}"))
+        process = start(account, inherited, *WITHDRAW_ARGS, "--at", "+1s")
+        connection, _ = silent.accept()  # the message is due and being sent
+        try:
+            out, err = stop(process, name, account)
+        finally:
+            connection.close()
+    finally:
+        silent.close()
+    assert process.returncode == CODES[name], err
+    assert "stays scheduled" in err and "Traceback" not in err
+    assert account.statuses() == ["scheduled"]
+
+
+@pytest.mark.parametrize(("name", "inherited"), STOPS)
+def test_outbox_run_stops(fault_account, password, name, inherited):
+    account = sent_account(fault_account, password)
+    queued = account.run(*WITHDRAW_ARGS, "--at", "+1h", "--no-wait")
+    assert queued.returncode == 0, queued.stderr
+    process = start(account, inherited, "outbox", "run")
+    assert process.stdout is not None
+    assert "Sending scheduled messages when due" in process.stdout.readline()
+    out, err = stop(process, name, account)
+    assert process.returncode == CODES[name], err
+    assert "1 message(s) stay scheduled" in err and "Traceback" not in err
+    assert account.statuses() == ["scheduled"]
+
+
+# -- the module itself, in this process ---------------------------------------------------------------
+
+
+def test_a_signal_inside_deferred_is_raised_when_the_block_ends():
+    import os
+
+    written = []
+    with interrupts.handled(), pytest.raises(interrupts.Stopped) as stopped:
+        with interrupts.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            written.append("the whole record")  # the handler has run by now: it only noted the signal
+        written.append("never")
+    assert written == ["the whole record"]
+    assert stopped.value.exit_code == 143 and stopped.value.said == "SIGTERM"
+    assert isinstance(stopped.value, KeyboardInterrupt)
+
+
+def test_handled_overrides_an_ignored_sigint_keeps_an_ignored_hangup_and_restores_both():
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with interrupts.handled():
+            assert signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.SIG_DFL)
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN  # nohup: stays ignored
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGHUP, before[1])
