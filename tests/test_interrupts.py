@@ -11,6 +11,7 @@ Python then installs no Ctrl-C handler of its own, and a Ctrl-C used to be lost.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -166,8 +167,6 @@ def test_outbox_run_stops(fault_account, password, name, inherited):
 
 
 def test_a_signal_inside_deferred_is_raised_when_the_block_ends():
-    import os
-
     written = []
     with interrupts.handled(), pytest.raises(interrupts.Stopped) as stopped:
         with interrupts.deferred():
@@ -190,3 +189,98 @@ def test_handled_overrides_an_ignored_sigint_keeps_an_ignored_hangup_and_restore
     finally:
         signal.signal(signal.SIGINT, before[0])
         signal.signal(signal.SIGHUP, before[1])
+
+
+# -- Ctrl-C while a scheduled send waits at a terminal: keep it queued, or cancel it -------------------
+
+
+def start_at_terminal(account, *args: str) -> tuple[subprocess.Popen, int]:
+    """`python send.py ARGS` with a pseudo-terminal as its input and output; returns it and the pty's
+    other end."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        account.argv(args), stdin=terminal, stdout=terminal, stderr=terminal, env=account.env, cwd=account.home
+    )
+    os.close(terminal)
+    return process, controller
+
+
+def read_until(fd: int, wanted: str, timeout: float = 30) -> str:
+    """What the terminal shows, read until `wanted` appears (or the program ends, or `timeout` passes)."""
+    import select
+    import time
+
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while wanted not in seen.decode("utf-8", "replace"):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"timed out waiting for {wanted!r}; the terminal showed: {seen!r}")
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the program ended and closed the terminal
+            chunk = b""
+        if not chunk:
+            raise AssertionError(f"it ended before showing {wanted!r}; the terminal showed: {seen!r}")
+        seen += chunk
+    return seen.decode("utf-8", "replace")
+
+
+def rest_of(fd: int, process: subprocess.Popen) -> str:
+    """Everything the terminal shows until the program ends; then its exit code is set."""
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    process.wait(30)
+    os.close(fd)
+    return seen.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize(("answer", "statuses"), [("c\n", ["scheduled", "cancelled"]), ("\n", ["scheduled"])])
+def test_ctrl_c_while_waiting_at_a_terminal_asks_to_keep_or_cancel(fault_account, password, answer, statuses):
+    account = sent_account(fault_account, password)
+    process, terminal = start_at_terminal(account, *WITHDRAW_ARGS, "--at", "+1h")
+    try:
+        read_until(terminal, "Ctrl-C stops waiting")
+        wait_until(lambda: waiting(account), "the waiter")
+        process.send_signal(signal.SIGINT)
+        read_until(terminal, "keep it, or cancel it?")
+        os.write(terminal, answer.encode())
+        shown = rest_of(terminal, process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    account.outputs.append(shown)
+    assert process.returncode == 130, shown
+    assert account.statuses() == statuses
+    assert "Traceback" not in shown
+    if statuses[-1] == "cancelled":
+        assert "Cancelled: " in shown and "was not sent" in shown
+    else:
+        assert "stays scheduled for" in shown and "outbox run" in shown and "nothing in this terminal" in shown
+    assert account.server.connections == 0
+
+
+def test_sigterm_while_waiting_at_a_terminal_does_not_ask(fault_account, password):
+    """SIGTERM comes from a service manager or `kill`, not from someone at the keyboard: no question."""
+    account = sent_account(fault_account, password)
+    process, terminal = start_at_terminal(account, *WITHDRAW_ARGS, "--at", "+1h")
+    try:
+        read_until(terminal, "Ctrl-C stops waiting")
+        wait_until(lambda: waiting(account), "the waiter")
+        process.send_signal(signal.SIGTERM)
+        shown = rest_of(terminal, process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143, shown
+    assert "keep it, or cancel it?" not in shown and "stays scheduled for" in shown
+    assert account.statuses() == ["scheduled"]

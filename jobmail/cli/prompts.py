@@ -1,4 +1,5 @@
-"""Asking the user for a secret: the password, from a pipe or typed twice at a terminal (never echoed)."""
+"""Asking the user: a secret (the password, from a pipe or typed twice at a terminal, never echoed), or a
+choice at a terminal."""
 
 from __future__ import annotations
 
@@ -25,3 +26,26 @@ def read_password(from_stdin: bool, prompt: str) -> str:
     if getpass.getpass("Again, to confirm: ") != first:
         raise InputError("the two passwords differ: nothing stored; run the command again")
     return first
+
+
+def can_ask() -> bool:
+    """Is someone at a terminal to answer a question (both input and output are one)?"""
+    return sys.stdin is not None and sys.stdin.isatty() and sys.stdout is not None and sys.stdout.isatty()
+
+
+def choose(question: str, choices: dict[str, str], default: str) -> str:
+    """One of `choices` (a letter -> its meaning), typed at the terminal; `default` on Enter, end of input
+    or Ctrl-C (a second Ctrl-C at the question means "just stop")."""
+    letters = "/".join(f"[{key}]{word[1:]}" if key == word[:1] else f"{word} [{key}]" for key, word in choices.items())
+    while True:
+        try:
+            answer = input(f"{question} {letters} (Enter: {choices[default]}) ").strip().lower()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return default
+        if not answer:
+            return default
+        for key, word in choices.items():
+            if answer in (key, word):
+                return key
+        print(f"Please type one of: {', '.join(choices)}.")

@@ -18,6 +18,7 @@ from jobmail.app.outbox import Entry, Outbox, Outcome
 from jobmail.app.sending import Prepared, send_now
 from jobmail.cli import views
 from jobmail.cli.output import Console, lifted, on_terminal
+from jobmail.cli.prompts import can_ask, choose
 from jobmail.errors import (
     EXIT_OK,
     EXIT_SEND_FAILED,
@@ -25,6 +26,7 @@ from jobmail.errors import (
     Command,
     CredentialError,
     EtiquetteError,
+    JobmailError,
     LogLockedError,
     OutcomeUnknown,
     SendError,
@@ -157,11 +159,7 @@ def wait_and_report(console: Console, outbox: Outbox, message_id: str) -> int:
         line.end()
         current = outbox.log.current(message_id)
         if current is not None and current.get("status") in status.TIMED:
-            console.err(
-                f"Stopped waiting: {short} stays scheduled; ",
-                *RUN_HINT,
-                f" sends it, `outbox cancel {short}` cancels it.",
-            )
+            stopped_waiting(console, outbox, Entry(current), ask=interrupts.said(exc) == "Ctrl-C" and can_ask())
             return interrupts.exit_code(exc)
         raise
     except CredentialError as exc:
@@ -171,6 +169,31 @@ def wait_and_report(console: Console, outbox: Outbox, message_id: str) -> int:
         ) from None
     line.clear()
     return report_final(console, final, message_id)
+
+
+def stopped_waiting(console: Console, outbox: Outbox, entry: Entry, ask: bool) -> None:
+    """The wait was stopped while the message is still queued. At a terminal (Ctrl-C, not a service's
+    SIGTERM), ask whether to cancel it; otherwise say it stays queued and what will send it."""
+    short = entry.id[: views.SHORT_ID]
+    if ask and choose(f"Stopped waiting. {short} is still queued: keep it, or cancel it?", KEEP_OR_CANCEL, "k") == "c":
+        try:
+            outbox.cancel(entry.id)
+        except JobmailError as exc:  # too late: another process has started sending it
+            console.err(*exc.parts)
+            return
+        console.out(f"Cancelled: {short} was not sent (", Command("outbox"), " lists what is still queued).")
+        return
+    due = views.zone_time(entry.due, entry.zone)
+    console.err(
+        f"Stopped waiting: {short} stays scheduled for {due}, and nothing in this terminal will send it now: ",
+        *RUN_HINT,
+        " sends it (README: \"Sending queued messages with nothing left open\"); ",
+        Command("outbox", "cancel", short),
+        " cancels it.",
+    )
+
+
+KEEP_OR_CANCEL = {"k": "keep", "c": "cancel"}
 
 
 def report_final(console: Console, record: dict | None, message_id: str) -> int:
