@@ -35,13 +35,21 @@ CODES = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
 SAID = {"SIGINT": "interrupted", "SIGTERM": "stopped by SIGTERM", "SIGHUP": "stopped by hang-up"}
 
 
-def start(account, inherited: str, *args: str) -> subprocess.Popen:
-    """`python send.py ARGS`, started as a shell starts it: with SIGINT ignored for "ignored"."""
-    argv = account.argv(args)
-    if inherited == "ignored":
-        argv = ["sh", "-c", 'trap "" INT; exec "$0" "$@"', *argv]
+# Starts a program with SIGINT and SIGHUP as given, whatever this test run inherited (a suite started from
+# a script's `cmd &` or under nohup has them ignored, and a child inherits that).
+LAUNCHER = (
+    "import os, signal, sys\n"
+    "for name, how in zip(('SIGINT', 'SIGHUP'), sys.argv[1:3]):\n"
+    "    signal.signal(getattr(signal, name), signal.SIG_IGN if how == 'ignored' else signal.SIG_DFL)\n"
+    "os.execv(sys.argv[3], sys.argv[3:])\n"
+)
+
+
+def start(account, inherited: str, *args: str, hangup: str = "default") -> subprocess.Popen:
+    """`python send.py ARGS` with SIGINT `inherited` ("default", or "ignored" as a script's `cmd &`
+    leaves it) and SIGHUP `hangup` ("ignored": as under nohup)."""
     return subprocess.Popen(
-        argv,
+        [sys.executable, "-c", LAUNCHER, inherited, hangup, *account.argv(args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -105,6 +113,16 @@ def test_a_stop_after_the_250_while_saying_goodbye_is_sent(fault_account, passwo
     assert account.statuses() == ["sending", "sent"]
     assert account.records()[-1]["reply"]["code"] == 250
     assert len(account.server.messages) == 1
+
+
+def test_under_nohup_a_hang_up_does_not_stop_it(fault_account, password, tls_context):
+    account = sent_account(fault_account, password, server(tls_context, password, connect="stall"), SMTP_TIMEOUT="60")
+    process = start(account, "default", *WITHDRAW_ARGS, hangup="ignored")
+    assert account.server.wait_for(lambda s: s.connections == 1), "the send never connected"
+    process.send_signal(signal.SIGHUP)  # ignored: the kernel drops it, so the SIGTERM below is what ends it
+    out, err = stop(process, "SIGTERM", account)
+    assert process.returncode == 143, err
+    assert account.statuses() == ["failed"]
 
 
 def waiting(account) -> bool:

@@ -143,11 +143,9 @@ def wait_and_report(console: Console, outbox: Outbox, message_id: str) -> int:
     """Wait in this terminal until the message is due, send it, and say what became of it."""
     short = message_id[: views.SHORT_ID]
     tty = on_terminal()
-    console.out(
-        "Waiting to send it. Ctrl-C stops waiting: the message stays queued for ", Command("outbox", "run"), "."
-    )
     line = StatusLine()
-    try:
+    try:  # from the line that says Ctrl-C stops waiting, a stop is answered as such
+        console.out("Waiting to send it. Ctrl-C stops waiting; the message stays queued unless you cancel it.")
         final = outbox.wait_for(
             message_id,
             on_event=line.wrap(retry_reporter(console)),
@@ -268,8 +266,8 @@ def run_until_stopped(console: Console, outbox: Outbox, recovered: list[dict]) -
     if not tty and hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # a service's log shows each line as it happens
     idle = line.countdown if tty else Announcer(console)
-    console.out("Sending scheduled messages when due. Ctrl-C stops (nothing is lost: they stay queued).")
-    try:
+    try:  # from the line that says Ctrl-C stops, a stop is answered as such
+        console.out("Sending scheduled messages when due. Ctrl-C stops (nothing is lost: they stay queued).")
         outbox.run_forever(
             on_event=line.wrap(retry_reporter(console)),
             on_outcome=line.wrap(on_outcome),
