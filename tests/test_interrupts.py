@@ -262,24 +262,32 @@ def rest_of(fd: int, process: subprocess.Popen) -> str:
     return seen.decode("utf-8", "replace")
 
 
-@pytest.mark.parametrize(("answer", "statuses"), [("c\n", ["scheduled", "cancelled"]), ("\n", ["scheduled"])])
-def test_ctrl_c_while_waiting_at_a_terminal_asks_to_keep_or_cancel(fault_account, password, answer, statuses):
-    account = sent_account(fault_account, password)
+def stop_the_wait_at_a_terminal(account, name: str, answer: str | None) -> tuple[int, str]:
+    """Send a message `--at +1h` at a terminal, stop its wait with `name`, type `answer` at the question
+    (None: expect none); returns the exit code and what the terminal showed."""
     process, terminal = start_at_terminal(account, *WITHDRAW_ARGS, "--at", "+1h")
     try:
         read_until(terminal, "Ctrl-C stops waiting")
         wait_until(lambda: waiting(account), "the waiter")
-        process.send_signal(signal.SIGINT)
-        read_until(terminal, "keep it, or cancel it?")
-        os.write(terminal, answer.encode())
+        process.send_signal(getattr(signal, name))
+        if answer is not None:
+            read_until(terminal, "keep it, or cancel it?")
+            os.write(terminal, answer.encode())
         shown = rest_of(terminal, process)
     finally:
         if process.poll() is None:
             process.kill()
     account.outputs.append(shown)
-    assert process.returncode == 130, shown
-    assert account.statuses() == statuses
     assert "Traceback" not in shown
+    return process.returncode, shown
+
+
+@pytest.mark.parametrize(("answer", "statuses"), [("c\n", ["scheduled", "cancelled"]), ("\n", ["scheduled"])])
+def test_ctrl_c_while_waiting_at_a_terminal_asks_to_keep_or_cancel(fault_account, password, answer, statuses):
+    account = sent_account(fault_account, password)
+    code, shown = stop_the_wait_at_a_terminal(account, "SIGINT", answer)
+    assert code == 130, shown
+    assert account.statuses() == statuses
     if statuses[-1] == "cancelled":
         assert "Cancelled: " in shown and "was not sent" in shown
     else:
@@ -290,15 +298,7 @@ def test_ctrl_c_while_waiting_at_a_terminal_asks_to_keep_or_cancel(fault_account
 def test_sigterm_while_waiting_at_a_terminal_does_not_ask(fault_account, password):
     """SIGTERM comes from a service manager or `kill`, not from someone at the keyboard: no question."""
     account = sent_account(fault_account, password)
-    process, terminal = start_at_terminal(account, *WITHDRAW_ARGS, "--at", "+1h")
-    try:
-        read_until(terminal, "Ctrl-C stops waiting")
-        wait_until(lambda: waiting(account), "the waiter")
-        process.send_signal(signal.SIGTERM)
-        shown = rest_of(terminal, process)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 143, shown
+    code, shown = stop_the_wait_at_a_terminal(account, "SIGTERM", None)
+    assert code == 143, shown
     assert "keep it, or cancel it?" not in shown and "stays scheduled for" in shown
     assert account.statuses() == ["scheduled"]
