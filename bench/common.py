@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,6 +222,7 @@ class Account:
     """A server, a .env pointing at it, a file keyring with the password, and a log folder, in a temp dir.
 
     Use as `with Account() as account:`; `account.server.messages` holds what the server received.
+    A second server, `ssl_server`, speaks TLS from the first byte (port-465 style), with the same account.
     """
 
     def __init__(self, root: Path | None = None):
@@ -232,6 +234,8 @@ class Account:
         self.env = child_environ(self.home)
         self.password = "pw-" + secrets.token_urlsafe(18)  # fresh per run; never written outside the keyring
         self.server = None
+        self.ssl_server = None
+        self.values: dict[str, str] = {}
 
     def __enter__(self) -> Account:
         try:
@@ -252,12 +256,15 @@ class Account:
         from jobmail.loopback import LoopbackServer
 
         logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd warns about its own deprecations
+        # the implicit-TLS server requires no STARTTLS (it is all TLS), which aiosmtpd warns about
+        warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
         ca = trustme.CA()
         ca.cert_pem.write_to_path(str(self.ca_file))
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert(LOOPBACK, "localhost").configure_cert(context)
         self.server = LoopbackServer(tls=context, credentials=(USERNAME, self.password)).start()
-        values = {
+        self.ssl_server = LoopbackServer(tls=context, implicit_tls=True, credentials=(USERNAME, self.password)).start()
+        self.values = values = {
             "SMTP_HOST": LOOPBACK,
             "SMTP_PORT": str(self.server.port),
             "SMTP_SECURITY": "starttls",
@@ -283,14 +290,22 @@ class Account:
         if result.returncode != 0:
             raise BenchError(f"storing the password in the temp keyring failed: {result.stderr.strip()}")
 
+    def env_for(self, security: str, port: int) -> Path:
+        """A .env like the main one, for SMTP_SECURITY=`security` on `port` (a server, or a proxy to it)."""
+        path = self.home / f".env-{security}-{port}"
+        values = {**self.values, "SMTP_SECURITY": security, "SMTP_PORT": str(port)}
+        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
+        return path
+
     def close(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
+        for server in (self.server, self.ssl_server):
+            if server is not None:
+                server.stop()
+        self.server = self.ssl_server = None
         if self._own_root:
             shutil.rmtree(self.home, ignore_errors=True)
 
-    def send_argv(self, company: str, *extra: str) -> list[str]:
+    def send_argv(self, company: str, *extra: str, env_file: Path | None = None) -> list[str]:
         """`python send.py send withdraw ...`, as a user types it (the company varies, so no duplicate)."""
         return [
             sys.executable,
@@ -306,7 +321,7 @@ class Account:
             "--company",
             company,
             "--env-file",
-            str(self.env_file),
+            str(env_file or self.env_file),
             *extra,
         ]
 
@@ -317,9 +332,9 @@ class Account:
         return sorted((self.log_dir / "messages").glob("*.eml"), key=lambda p: p.stat().st_mtime)
 
 
-def expect_delivery(account: Account, sample: Sample, before: int, what: str) -> Sample:
-    """Check that the server received exactly one more message: a process that exits 0 sent for real."""
-    count = len(account.server.messages)
+def expect_delivery(server, sample: Sample, before: int, what: str) -> Sample:
+    """Check that `server` received exactly one more message: a process that exits 0 sent for real."""
+    count = len(server.messages)
     if count != before + 1:
         raise BenchError(f"{what}: the server received {count - before} message(s), expected 1")
     return sample
