@@ -11,7 +11,8 @@ Faults are given per stage of a connection, as `{stage: action}`:
   "rcpt:ADDRESS" (one recipient), "data" (the reply to the DATA command), "eod" (the reply after the
   message data), "quit".
 - actions: a reply ("421 4.3.2 Try again later"; several lines joined with "\\n"), "close" (close
-  the connection without a reply), "reset" (close with a TCP reset), "stall" (never answer).
+  the connection without a reply), "reset" (close with a TCP reset), "stall" (never answer), or a reply
+  followed by "\\nclose" (say it, then close the connection).
 
 `always` applies to every connection; `script[n]` (on top of it) to the n-th connection only, so
 `script=[{"rcpt": "451 4.3.0 Try later"}]` refuses the first attempt and accepts the second.
@@ -54,6 +55,7 @@ class FaultServer:
         auth_without_tls: bool = False,
         echo_auth: bool = False,
         eightbit: bool = True,
+        pipelining: str | None = None,
     ):
         self.tls = tls
         self.implicit_tls = implicit_tls
@@ -63,6 +65,9 @@ class FaultServer:
         self.auth_without_tls = auth_without_tls  # offer AUTH on a plaintext connection (a careless server)
         self.echo_auth = echo_auth  # quote the credentials back in a 535 reply (a very careless server)
         self.eightbit = eightbit  # offer 8BITMIME
+        # offer PIPELINING; "strict": answer MAIL only once the next command has come too (a client that
+        # waits for each reply stalls here)
+        self.pipelining = pipelining
         self.mail_params: list[str] = []  # the parameters of every accepted MAIL FROM, e.g. "BODY=8BITMIME"
         self.port = 0
         self.messages: list[Received] = []
@@ -161,6 +166,7 @@ class _Connection:
         self.sock = sock
         self.faults = faults
         self.file = sock.makefile("rb")
+        self.ahead: list[bytes] = []  # lines read before their turn (a pipelining client's next command)
         self.encrypted = False
         self.authenticated = False
         self.mail_from: str | None = None
@@ -179,6 +185,8 @@ class _Connection:
         self.sock.sendall(data)
 
     def readline(self) -> bytes:
+        if self.ahead:
+            return self.ahead.pop(0)
         line = self.file.readline(MAX_LINE)
         if not line:
             raise _Closed
@@ -197,6 +205,9 @@ class _Connection:
             raise _Closed
         if action == "stall":
             self.server._stop.wait()
+            raise _Closed
+        if action.endswith("\nclose"):  # the reply, then the connection closed
+            self.send_lines(action.removesuffix("\nclose"))
             raise _Closed
         self.send_lines(action)
         ok = action[:1] in ("2", "3")
@@ -240,6 +251,7 @@ class _Connection:
 
     def do_EHLO(self, arg: str) -> None:
         lines = [LOOPBACK, "SIZE 10240000"] + (["8BITMIME"] if self.server.eightbit else [])
+        lines += ["PIPELINING"] if self.server.pipelining else []
         if self.server.tls is not None and not self.encrypted:
             lines.append("STARTTLS")
         if self.offers_auth():
@@ -292,6 +304,8 @@ class _Connection:
         if self.server.credentials is not None and not self.authenticated:
             self.send_lines("530 5.7.0 Authentication required")
             return
+        if self.server.pipelining == "strict":  # the next command must be on its way without this reply
+            self.ahead.append(self.readline())
         if self.reply("mail", "250 2.1.0 Ok"):
             self.mail_from = _address(arg)
             self.rcpt_tos = []

@@ -91,3 +91,59 @@ def test_a_redacted_error_keeps_its_class_parts_and_numbers():
     assert secret not in clean.problem.problem + clean.problem.reply
     plain = client._redacted(SendError("no ", secret, code=550, reply=secret), USERNAME, [secret])
     assert type(plain) is SendError and str(plain) == f"no {HIDDEN}" and plain.reply == HIDDEN and plain.code == 550
+
+
+# -- round trips: PIPELINING for the envelope, QUIT not waited for -------------------------------------
+
+CC = "hr@acme.example.com"
+
+
+def send_through(server: FaultServer, ca_file, password: str, recipients=(TO, CC), **values: str) -> client.Delivered:
+    settings = settings_for(server.port, "starttls", ca_file, **values)
+    return client.send(settings, lambda: password, USERNAME, list(recipients), MESSAGE)
+
+
+def test_with_pipelining_the_envelope_goes_in_one_round_trip(tls_context, ca_file, password):
+    """A "strict" server answers MAIL only once the RCPT has arrived too: a client that waited for each
+    reply would stall there until its timeout."""
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), pipelining="strict") as server:
+        done = send_through(server, ca_file, password, SMTP_TIMEOUT="30")
+        assert done.code == 250
+        (received,) = server.messages
+        assert received.rcpt_tos == [TO, CC] and received.data == MESSAGE
+        assert server.commands[-5:] == ["MAIL", "RCPT", "RCPT", "DATA", "QUIT"]
+
+
+def test_with_pipelining_a_refused_recipient_still_sends_nothing(tls_context, ca_file, password):
+    faults = {f"rcpt:{CC}": "550 5.1.1 <hr@acme.example.com>: Recipient address rejected"}
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), pipelining="on", always=faults) as server:
+        with pytest.raises(SendError) as refused:
+            send_through(server, ca_file, password)
+        assert refused.value.code == 550 and CC in str(refused.value)
+        assert "DATA" not in server.commands and server.messages == []
+
+
+def test_with_pipelining_a_421_then_a_hang_up_is_told_by_the_421_and_retried(tls_context, ca_file, password):
+    script = [{"mail": "421 4.3.2 Too busy, come back later\nclose"}]
+    server = FaultServer(tls=tls_context, credentials=(USERNAME, password), pipelining="on", script=script)
+    with server:
+        done = send_through(server, ca_file, password, SEND_ATTEMPTS="2", SEND_RETRY_DELAY="0")
+        assert done.code == 250 and done.attempts == 2
+        assert len(server.messages) == 1 and server.connections == 2
+
+
+def test_without_pipelining_each_command_waits_for_its_reply(tls_context, ca_file, password):
+    faults = {"mail": "451 4.3.0 Try again later"}
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), always=faults) as server:
+        with pytest.raises(SendError) as refused:
+            send_through(server, ca_file, password)
+        assert refused.value.code == 451
+        assert "RCPT" not in server.commands  # not sent after a refused MAIL
+
+
+def test_the_reply_to_quit_is_not_waited_for(tls_context, ca_file, password):
+    """The server has accepted the message: a QUIT that never gets an answer does not hold the send."""
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), always={"quit": "stall"}) as server:
+        done = send_through(server, ca_file, password, SMTP_TIMEOUT="60")
+        assert done.code == 250 and len(server.messages) == 1
+        assert server.wait_for(lambda s: "QUIT" in s.commands), "the QUIT was never sent"

@@ -454,10 +454,7 @@ def _attempt(
     try:
         login(session, settings, password)
         stage = "envelope"
-        answer = conn.mail(sender, _body_options(conn, settings, data))
-        _expect(answer, (250,), settings, f"the sender {sender}", stage)
-        for rcpt in recipients:
-            _expect(conn.rcpt(rcpt), (250, 251), settings, f"the recipient {rcpt}", stage)
+        _envelope(conn, settings, sender, recipients, _body_options(conn, settings, data))
         stage = "record"
         before_data(attempt)
         stage = "data"
@@ -480,11 +477,52 @@ def _attempt(
         raise classify(exc, settings, stage=stage) from None
     delivered = Delivered(code, reply_text(reply), settings.server, session.tls, attempt)
     try:
-        session.close()
+        _leave(conn)
     except KeyboardInterrupt as exc:  # stopped while saying goodbye: the server has accepted the message
         conn.close()
         raise interrupts.after(exc, delivered) from None
     return delivered
+
+
+def _envelope(conn: smtplib.SMTP, settings: Settings, sender: str, recipients: list[str], options: list[str]) -> None:
+    """MAIL FROM and every RCPT TO, each reply checked before anything else is sent. With PIPELINING
+    (RFC 2920) they go out together and their replies are read in order: one round trip instead of one
+    per command. DATA is never in the group: a refused recipient must still mean nothing is sent."""
+    mail = f"FROM:{smtplib.quoteaddr(sender)}{''.join(' ' + option for option in options)}"
+    if conn.has_extn("pipelining"):
+        conn.send("".join([f"MAIL {mail}\r\n", *(f"RCPT TO:{smtplib.quoteaddr(r)}\r\n" for r in recipients)]))
+        answers = _replies(conn, 1 + len(recipients))
+    else:
+        conn.putcmd("mail", mail)
+        answers = [conn.getreply()]
+        answers += [conn.rcpt(rcpt) for rcpt in recipients] if answers[0][0] == 250 else []
+    _expect(answers[0], (250,), settings, f"the sender {sender}", "envelope")
+    for rcpt, answer in zip(recipients, answers[1:], strict=False):  # fewer: one refused, then it hung up
+        _expect(answer, (250, 251), settings, f"the recipient {rcpt}", "envelope")
+
+
+def _replies(conn: smtplib.SMTP, count: int) -> list[tuple[int, bytes]]:
+    """The replies to `count` pipelined commands, in order. A server that refused one and then hung up
+    is reported by that refusal (a 421 says more than the closed connection after it)."""
+    answers: list[tuple[int, bytes]] = []
+    for _ in range(count):
+        try:
+            answers.append(conn.getreply())
+        except (smtplib.SMTPServerDisconnected, OSError):
+            if any(code >= 400 for code, _ in answers):
+                return answers
+            raise
+    return answers
+
+
+def _leave(conn: smtplib.SMTP) -> None:
+    """QUIT once the server has accepted the message, without waiting for its reply (a round trip that
+    changes nothing: the message is the server's now)."""
+    try:
+        conn.send("QUIT\r\n")
+    except (smtplib.SMTPException, OSError):
+        pass
+    conn.close()
 
 
 def _body_options(conn: smtplib.SMTP, settings: Settings, data: bytes) -> list[str]:
