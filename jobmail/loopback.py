@@ -35,6 +35,12 @@ class Recorder:
     messages: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        """Offer PIPELINING (RFC 2920) as real providers do; aiosmtpd reads pipelined commands in order
+        but does not say so."""
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
     async def handle_DATA(self, server, session, envelope):
         queue_id = secrets.token_hex(5).upper()
         with self.lock:
