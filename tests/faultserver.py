@@ -209,10 +209,10 @@ class _Connection:
         if action.endswith("\nclose"):  # the reply, then the connection closed
             self.send_lines(action.removesuffix("\nclose"))
             raise _Closed
-        self.send_lines(action)
         ok = action[:1] in ("2", "3")
         if ok and keep is not None:
-            keep()
+            keep()  # kept before the reply goes out, as a real server does: a client may hang up at once
+        self.send_lines(action)
         return ok
 
     def start_tls(self) -> bool:

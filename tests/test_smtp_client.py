@@ -111,6 +111,7 @@ def test_with_pipelining_the_envelope_goes_in_one_round_trip(tls_context, ca_fil
         assert done.code == 250
         (received,) = server.messages
         assert received.rcpt_tos == [TO, CC] and received.data == MESSAGE
+        assert server.wait_for(lambda s: "QUIT" in s.commands), "the QUIT was never sent"  # not waited for
         assert server.commands[-5:] == ["MAIL", "RCPT", "RCPT", "DATA", "QUIT"]
 
 
