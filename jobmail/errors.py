@@ -84,6 +84,10 @@ class CredentialError(JobmailError):
     """The keyring is missing, unusable, or holds no password for this account."""
 
 
+class SignInError(CredentialError):
+    """An OAuth 2.0 sign-in failed, expired or was revoked, or the OAuth settings are unusable."""
+
+
 class TemplateError(JobmailError):
     """A template is missing, malformed, or needs a variable that was not given."""
 

@@ -20,6 +20,8 @@ class Provider:
     domains: tuple[str, ...] = ()
     app_password: bool = False  # the normal account password is refused over SMTP
     ca_file: bool = False  # the server has its own certificate: SMTP_CA_FILE is needed
+    oauth: str = ""  # its OAUTH_PROVIDER preset, where it takes an OAuth 2.0 sign-in
+    oauth_only: bool = False  # it takes no password over SMTP at all: SMTP_AUTH=oauth2 is the only way
 
 
 PROVIDERS: tuple[Provider, ...] = (
@@ -30,9 +32,12 @@ PROVIDERS: tuple[Provider, ...] = (
         587,
         "starttls",
         "Gmail needs an app password: Google Account > Security > 2-Step Verification > App passwords "
-        "(turn on 2-Step Verification first). Your normal password is refused with 535.",
+        "(turn on 2-Step Verification first). Your normal password is refused with 535. Where app passwords "
+        "are missing (many work and school accounts, Advanced Protection), sign in with Google instead "
+        "(SMTP_AUTH=oauth2: README, \"Sign in with Microsoft or Google\").",
         ("gmail.com", "googlemail.com"),
         app_password=True,
+        oauth="google",
     ),
     Provider(
         "outlook",
@@ -40,10 +45,9 @@ PROVIDERS: tuple[Provider, ...] = (
         "smtp-mail.outlook.com",
         587,
         "starttls",
-        "Outlook.com takes your password, or an app password when two-step verification is on "
-        "(account.microsoft.com > Security > Advanced security options > App passwords). Microsoft is "
-        "phasing out password login for personal accounts: if a correct password is refused, SMTP may be "
-        "closed for your account.",
+        "Outlook.com, Hotmail and Live take no password or app password over SMTP since September 2024 "
+        "(535 5.7.139): sign in with Microsoft (SMTP_AUTH=oauth2, then `python send.py login`), with a "
+        "free app registration of your own (README, \"Sign in with Microsoft or Google\").",
         (
             "outlook.com",
             "hotmail.com",
@@ -66,6 +70,8 @@ PROVIDERS: tuple[Provider, ...] = (
             "live.ca",
             "live.com.au",
         ),
+        oauth="microsoft",
+        oauth_only=True,
     ),
     Provider(
         "office365",
@@ -73,9 +79,12 @@ PROVIDERS: tuple[Provider, ...] = (
         "smtp.office365.com",
         587,
         "starttls",
-        "Microsoft 365 needs Authenticated SMTP (SMTP AUTH) enabled for your mailbox by your admin; many "
-        "organisations turn it off, and login then fails with 535 5.7.139. Log in with your full address.",
+        "Microsoft 365 turns password login over SMTP off for every organisation by the end of December 2026: "
+        "sign in with Microsoft (SMTP_AUTH=oauth2, then `python send.py login`). Either way your admin must "
+        "allow Authenticated SMTP for your mailbox, or login fails with 535 5.7.139. Log in with your full "
+        "address.",
         ("onmicrosoft.com",),
+        oauth="microsoft",
     ),
     Provider(
         "yahoo",

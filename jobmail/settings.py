@@ -47,7 +47,34 @@ KEYS: dict[str, str] = {
     "MAX_MESSAGE_KB": "512",
     "BUSINESS_HOURS": "09:00-17:00",
     "OVERDUE_AFTER_HOURS": "12",
+    "SMTP_AUTH": "password",
+    "OAUTH_PROVIDER": "",
+    "OAUTH_CLIENT_ID": "",
+    "OAUTH_TENANT": "common",
+    "OAUTH_AUTHORIZE_URL": "",
+    "OAUTH_DEVICE_URL": "",
+    "OAUTH_TOKEN_URL": "",
+    "OAUTH_SCOPE": "",
+    "OAUTH_TOKEN_COMMAND": "",
 }
+AUTH_MODES = ("password", "oauth2")
+# OAuth 2.0 presets: (authorize URL, device authorization URL or "" when the provider has none for the
+# mail scope, token URL, scope). {tenant} is OAUTH_TENANT. Google's device flow refuses the Gmail scope.
+OAUTH_PRESETS: dict[str, tuple[str, str, str, str]] = {
+    "microsoft": (
+        "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
+        "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
+        "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+        "https://outlook.office.com/SMTP.Send offline_access",
+    ),
+    "google": (
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        "",
+        "https://oauth2.googleapis.com/token",
+        "https://mail.google.com/",
+    ),
+}
+OAUTH_PROVIDERS = (*OAUTH_PRESETS, "custom")
 PASSWORD_HINTS = ("PASSWORD", "PASSWD", "PASS", "SECRET", "TOKEN")
 PASSWORD_ENV_NAMES = ("SMTP_PASSWORD", "SMTP_PASS", "MAIL_PASSWORD", "EMAIL_PASSWORD", "JOBMAIL_PASSWORD")
 PASSWORD_FIX = ("store it in the keyring with ", Command("password", "set"), " and remove it")
@@ -79,6 +106,15 @@ class Settings(Record):
     max_message_bytes: int
     business_hours: str
     overdue_after_hours: float
+    smtp_auth: str = "password"
+    oauth_provider: str = ""
+    oauth_client_id: str = ""
+    oauth_tenant: str = "common"
+    oauth_authorize_url: str = ""
+    oauth_device_url: str = ""
+    oauth_token_url: str = ""
+    oauth_scope: str = ""
+    oauth_token_command: str = ""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
@@ -100,6 +136,10 @@ class Settings(Record):
     def needs_password(self) -> bool:
         """Whether a send logs in for sure (encrypted); with `none` (loopback only) only if the server asks."""
         return self.smtp_security != "none"
+
+    @property
+    def uses_oauth(self) -> bool:
+        return self.smtp_auth == "oauth2"
 
     @property
     def server(self) -> str:
@@ -194,7 +234,7 @@ def _read_env_file(path: str) -> list[tuple[int, str, str]]:
     if bindings is None:
         bindings = _dotenv_bindings(text, path)
     for line, key, _ in bindings:
-        if any(hint in key.upper() for hint in PASSWORD_HINTS):
+        if key not in KEYS and any(hint in key.upper() for hint in PASSWORD_HINTS):
             raise ConfigError(f"{path}, line {line}: {key} looks like a password: ", *PASSWORD_FIX, " from the file")
         if key not in KEYS:
             raise ConfigError(f"{path}, line {line}: unknown key {key}: see config.example.env for the keys")
@@ -306,7 +346,70 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
         max_message_bytes=_integer("MAX_MESSAGE_KB", values["MAX_MESSAGE_KB"], 1, 50_000) * 1024,
         business_hours=_business_hours(values["BUSINESS_HOURS"]),
         overdue_after_hours=_number("OVERDUE_AFTER_HOURS", values["OVERDUE_AFTER_HOURS"], 0, 24 * 365),
+        **_oauth(values),
     )
+
+
+_TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,99}")
+
+
+def _oauth(values: dict[str, str]) -> dict[str, str]:
+    """SMTP_AUTH and the OAUTH_* keys, a provider's preset filling in what is not set."""
+    auth = values["SMTP_AUTH"].strip().lower()
+    if auth not in AUTH_MODES:
+        raise ConfigError(
+            f"SMTP_AUTH={values['SMTP_AUTH']!r} is not one of {', '.join(AUTH_MODES)}: use oauth2 for Outlook.com "
+            "and Microsoft 365, password for an (app) password",
+            key="SMTP_AUTH",
+        )
+    provider = values["OAUTH_PROVIDER"].strip().lower()
+    tenant = values["OAUTH_TENANT"].strip() or "common"
+    command = values["OAUTH_TOKEN_COMMAND"].strip()
+    fields = {"smtp_auth": auth, "oauth_provider": provider, "oauth_tenant": tenant, "oauth_token_command": command}
+    if auth != "oauth2":
+        return fields
+    if provider and provider not in OAUTH_PROVIDERS:
+        raise ConfigError(
+            f"OAUTH_PROVIDER={provider!r} is not one of {', '.join(OAUTH_PROVIDERS)}: microsoft for Outlook.com and "
+            "Microsoft 365, google for Gmail, custom with the OAUTH_*_URL keys for another server",
+            key="OAUTH_PROVIDER",
+        )
+    if not _TENANT.fullmatch(tenant):
+        raise ConfigError(
+            f"OAUTH_TENANT={tenant!r} is not a tenant: use common, consumers, organizations or your tenant id",
+            key="OAUTH_TENANT",
+        )
+    preset = OAUTH_PRESETS.get(provider, ("", "", "", ""))
+    urls = {}
+    for index, key in enumerate(("OAUTH_AUTHORIZE_URL", "OAUTH_DEVICE_URL", "OAUTH_TOKEN_URL")):
+        url = values[key].strip() or preset[index].replace("{tenant}", tenant)
+        if url and (not url.lower().startswith("https://") or any(ch.isspace() for ch in url)):
+            raise ConfigError(f"{key}={url!r} is not an https:// address: give the provider's endpoint", key=key)
+        urls[key] = url
+    scope = " ".join(values["OAUTH_SCOPE"].split()) or preset[3]
+    client_id = values["OAUTH_CLIENT_ID"].strip()
+    if not command:
+        missing = "OAUTH_CLIENT_ID" if not client_id else "OAUTH_TOKEN_URL" if not urls["OAUTH_TOKEN_URL"] else ""
+        if not provider and not missing:
+            missing = "OAUTH_PROVIDER"
+        if not missing and not (urls["OAUTH_AUTHORIZE_URL"] or urls["OAUTH_DEVICE_URL"]):
+            missing = "OAUTH_DEVICE_URL"
+        if not missing and not scope:
+            missing = "OAUTH_SCOPE"
+        if missing:
+            raise ConfigError(
+                f"SMTP_AUTH=oauth2 needs {missing}: see config.example.env and the README's \"Sign in with "
+                "Microsoft or Google\" (or set OAUTH_TOKEN_COMMAND to use your own token helper)",
+                key=missing,
+            )
+    return {
+        **fields,
+        "oauth_client_id": client_id,
+        "oauth_authorize_url": urls["OAUTH_AUTHORIZE_URL"],
+        "oauth_device_url": urls["OAUTH_DEVICE_URL"],
+        "oauth_token_url": urls["OAUTH_TOKEN_URL"],
+        "oauth_scope": scope,
+    }
 
 
 MAX_NAME = 64

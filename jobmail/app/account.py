@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
@@ -28,6 +29,10 @@ OWNED_KEYS = (
     "FROM_ADDRESS",
     "FROM_NAME",
     "KEYRING_BACKEND",
+    "SMTP_AUTH",
+    "OAUTH_PROVIDER",
+    "OAUTH_CLIENT_ID",
+    "OAUTH_TENANT",
 )
 _ASSIGNMENT = re.compile(r"^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
 _NEEDS_QUOTES = re.compile(r"[#\"'\\$`]|^\s|\s$")
@@ -66,9 +71,13 @@ def parse_ca_file(text: str) -> str:
     return path
 
 
-def validated(values: dict[str, str], env_path: Path) -> Settings:
-    """The account's Settings as the file at `env_path` will give them; raises when one is unusable."""
-    settings = from_values(values, base=env_path.resolve().parent)
+def validated(values: dict[str, str], env_path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """The account's Settings as the file at `env_path` will give them; raises when one is unusable.
+
+    OAUTH_* keys set in the environment (`environ`) count, as they will when the file is read: a custom
+    sign-in server's URLs may come from there."""
+    extra = {key: value for key, value in (environ or {}).items() if key.startswith("OAUTH_") and key not in values}
+    settings = from_values({**extra, **values}, base=env_path.resolve().parent)
     settings.require_account()
     return settings
 

@@ -156,7 +156,12 @@ def refuse_duplicate(log: SentLog, record: dict) -> None:
 
 
 def password_provider(settings: Settings) -> Callable[[], str]:
-    """Fetch the password from the keyring on first use only, and remember it for retries."""
+    """Fetch the password from the keyring on first use only, and remember it for retries. With
+    SMTP_AUTH=oauth2: the access token, refreshed from the keyring's refresh token when it is about to end."""
+    if settings.uses_oauth:
+        from jobmail.auth.oauth import TokenSource  # imports oauthlib: a password send never pays for it
+
+        return TokenSource(settings)
     cache: list[str] = []
 
     def get() -> str:

@@ -194,3 +194,78 @@ def delete_password(host: str, username: str, backend: str = "") -> bool:
 def has_password(host: str, username: str, backend: str = "") -> bool:
     kr = _keyring(backend)
     return bool(_guard(lambda: kr.get_password(service_name(host), username)))
+
+
+# --- other secrets: OAuth refresh tokens and client secrets ----------------------------------------------
+# Kept under the same service as the password, each in its own entry ("alex@example.com oauth2-refresh").
+# Windows' Credential Manager refuses a secret over 2,560 bytes (1,280 characters as it stores them), and a
+# Microsoft refresh token can be longer: a long secret is stored in pieces, its first entry saying how many.
+
+CHUNK = 1000
+_PIECES = "jobmail-pieces:"
+
+
+def _entry(username: str, kind: str, piece: int = 0) -> str:
+    return f"{username} {kind}" + (f" #{piece}" if piece else "")
+
+
+def get_secret(host: str, username: str, kind: str, backend: str = "") -> str:
+    """The secret of this kind for the account, or "" when none is stored."""
+    kr = _keyring(backend)
+    service = service_name(host)
+    head = _guard(lambda: kr.get_password(service, _entry(username, kind))) or ""
+    if not head.startswith(_PIECES):
+        return head
+    count = int(head[len(_PIECES) :]) if head[len(_PIECES) :].isdigit() else 0
+    pieces = [
+        _guard(lambda n=n: kr.get_password(service, _entry(username, kind, n))) or "" for n in range(1, count + 1)
+    ]
+    return "" if not all(pieces) else "".join(pieces)
+
+
+def set_secret(host: str, username: str, kind: str, secret: str, backend: str = "") -> None:
+    if not secret or any(ch in secret for ch in "\r\n"):
+        raise CredentialError(f"the {kind} is empty or has a line break: nothing stored")
+    kr = _keyring(backend)
+    service = service_name(host)
+    old = _guard(lambda: kr.get_password(service, _entry(username, kind))) or ""
+    if len(secret) <= CHUNK and not secret.startswith(_PIECES):
+        _guard(lambda: kr.set_password(service, _entry(username, kind), secret))
+    else:
+        pieces = [secret[i : i + CHUNK] for i in range(0, len(secret), CHUNK)]
+        for number, piece in enumerate(pieces, start=1):
+            _guard(lambda n=number, p=piece: kr.set_password(service, _entry(username, kind, n), p))
+        _guard(lambda: kr.set_password(service, _entry(username, kind), f"{_PIECES}{len(pieces)}"))
+        _drop_pieces(kr, service, username, kind, old, keep=len(pieces))
+        return
+    _drop_pieces(kr, service, username, kind, old, keep=0)
+
+
+def delete_secret(host: str, username: str, kind: str, backend: str = "") -> bool:
+    import keyring.errors
+
+    kr = _keyring(backend)
+    service = service_name(host)
+    old = _guard(lambda: kr.get_password(service, _entry(username, kind))) or ""
+    if not old:
+        return False
+    _drop_pieces(kr, service, username, kind, old, keep=0)
+    try:
+        _guard(lambda: kr.delete_password(service, _entry(username, kind)))
+    except keyring.errors.PasswordDeleteError:
+        return False
+    return True
+
+
+def _drop_pieces(kr, service: str, username: str, kind: str, old: str, keep: int) -> None:
+    """Delete the pieces of an earlier long secret beyond the first `keep`."""
+    import keyring.errors
+
+    if not old.startswith(_PIECES):
+        return
+    count = old[len(_PIECES) :]
+    for number in range(keep + 1, (int(count) if count.isdigit() else 0) + 1):
+        try:
+            _guard(lambda n=number: kr.delete_password(service, _entry(username, kind, n)))
+        except keyring.errors.PasswordDeleteError:
+            pass

@@ -20,7 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from jobmail.providers import Provider
 
-ACCOUNT_FLAGS = ("address", "name", "host", "port", "security", "username", "ca_file")
+ACCOUNT_FLAGS = ("address", "name", "host", "port", "security", "username", "ca_file", "auth", "client_id")
 
 DESCRIPTION = """Asks for your address and name, proposes your provider's server settings (or asks for them),
 shows the provider's note (app passwords!), stores the password in the OS keyring, writes the settings
@@ -54,6 +54,19 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--security", choices=SECURITY_MODES, help="starttls (port 587), ssl (port 465), none (local)")
     p.add_argument("--username", metavar="USER", help="login name (default: the address)")
     p.add_argument("--ca-file", metavar="PEM", help="an extra certificate to trust (a private server, a local bridge)")
+    p.add_argument(
+        "--auth",
+        choices=("password", "oauth2"),
+        help="log in with a password (default) or sign in with OAuth 2.0 (the default for Outlook.com, and "
+        "offered for Microsoft 365 and Gmail): then run login",
+    )
+    p.add_argument(
+        "--oauth-provider",
+        choices=("microsoft", "google", "custom"),
+        help="with --auth oauth2: the sign-in server (default: the mail provider's; custom needs the OAUTH_*_URL keys)",
+    )
+    p.add_argument("--client-id", metavar="ID", help="with --auth oauth2: your app registration's client ID")
+    p.add_argument("--tenant", metavar="T", help="Microsoft: common (default), consumers, organizations or a tenant id")
     p.add_argument(
         "--keyring-backend",
         metavar="NAME",
@@ -183,7 +196,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
         values = ask_account(console, args, answers, on_host=remote_needs_keyring)
     except _NoKeyring:
         return stop(no_backend)
-    settings = account.validated(values, env_path)
+    settings = account.validated(values, env_path, os.environ)
+    if settings.uses_oauth:
+        if no_backend is not None:
+            return stop(no_backend)
+        values = {**values, "KEYRING_BACKEND": backend_name(args.keyring_backend)}
+        account.write_env(env_path, values, replace=env_path.exists())
+        out(f"Wrote {env_path} (no password or token in it).")
+        out("Next, sign in (the sign-in is kept in the keyring): ", Command("login"))
+        out("Then check the account without sending anything: ", Command("check"))
+        return EXIT_OK
     needs_password = settings.needs_password or args.password_stdin
     if needs_password and no_backend is not None:
         return stop(no_backend)
@@ -299,6 +321,7 @@ def ask_account(
             f"{what} (SMTP_CA_FILE: a PEM file; Enter for none)", "--ca-file", None, "", parse_ca_file, optional=True
         )
     username = answers.get("Login name", "--username", args.username, address, _one_line("username"))
+    oauth_values = _ask_sign_in(console, args, answers, chosen)
     values = {
         "SMTP_HOST": host,
         "SMTP_SECURITY": security,
@@ -309,6 +332,46 @@ def ask_account(
     }
     if ca_file:
         values["SMTP_CA_FILE"] = ca_file
+    values.update(oauth_values)
+    return values
+
+
+def _ask_sign_in(console: Console, args: argparse.Namespace, answers: Answers, chosen: Provider | None) -> dict:
+    """SMTP_AUTH and, for oauth2, the OAUTH_* keys: offered where the provider takes an OAuth sign-in."""
+    preset = chosen.oauth if chosen is not None else ""
+    if args.auth is None and not preset:
+        return {"SMTP_AUTH": "password"}
+
+    def parse_auth(text: str) -> str:
+        auth = text.strip().lower()
+        if auth not in ("password", "oauth2"):
+            raise InputError("answer password or oauth2")
+        return auth
+
+    default = "oauth2" if chosen is not None and chosen.oauth_only else "password"
+    auth = answers.get("Log in with (password, oauth2)", "--auth", args.auth, default, parse_auth)
+    if auth == "password":
+        return {"SMTP_AUTH": "password"}
+    provider = args.oauth_provider or preset or "custom"
+    if provider == "custom":
+        console.out(
+            "For a server other than Microsoft's or Google's, set OAUTH_PROVIDER=custom and the OAUTH_*_URL keys "
+            "in the settings file afterwards (see config.example.env)."
+        )
+    console.out(
+        "OAuth needs an app registration of your own (free; the README's \"Sign in with Microsoft or Google\" "
+        "shows how): its client ID is asked next."
+    )
+    client_id = answers.get("OAuth client ID", "--client-id", args.client_id, "", _one_line("client ID"))
+    values = {"SMTP_AUTH": "oauth2", "OAUTH_PROVIDER": provider, "OAUTH_CLIENT_ID": client_id}
+    if provider == "microsoft":
+        values["OAUTH_TENANT"] = answers.get(
+            "Microsoft tenant (common, consumers, organizations, or your tenant id)",
+            "--tenant",
+            args.tenant,
+            "common",
+            _one_line("tenant"),
+        )
     return values
 
 

@@ -277,6 +277,8 @@ def login(session: Session, settings: Settings, password: Callable[[], str]) -> 
     if not conn.has_extn("auth"):
         raise why.no_login(settings).error("login")
     secret = password()
+    if settings.uses_oauth:
+        return _login_oauth(conn, settings, secret)
     try:
         authenticate(conn, settings.smtp_username, secret)
     except smtplib.SMTPResponseException as exc:
@@ -288,6 +290,40 @@ def login(session: Session, settings: Settings, password: Callable[[], str]) -> 
         raise _redacted(classify(exc, settings, stage="login"), settings.smtp_username, [secret]) from None
     logger.debug("logged in to %s as %s", settings.server, settings.smtp_username)
     return True
+
+
+OAUTH_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
+
+
+def _login_oauth(conn: smtplib.SMTP, settings: Settings, token: str) -> bool:
+    """Log in with an OAuth 2.0 access token: SASL XOAUTH2 (Google, Microsoft), or OAUTHBEARER (RFC 7628)
+    where only that is offered. The token goes in the initial response: one round trip."""
+    offered = conn.esmtp_features.get("auth", "").upper().split()
+    mechanism = next((name for name in OAUTH_MECHANISMS if name in offered), None)
+    if mechanism is None:
+        raise why.no_oauth_login(settings, " ".join(offered) or "none").error("login")
+    user = settings.smtp_username
+    try:
+        code, reply = conn.docmd("AUTH", f"{mechanism} {sasl_response(mechanism, user, token)}")
+        if code == 334:  # the server's error details (RFC 7628 3.2.2): answer with an empty line for the result
+            code, reply = conn.docmd("")
+    except Exception as exc:
+        raise _redacted(classify(exc, settings, stage="login"), user, [token]) from None
+    if code != 235:
+        problem = why.login_refused(code, reply_text(reply), settings)
+        raise _redacted(problem.error("login"), user, [token]) from None
+    logger.debug("logged in to %s as %s (%s)", settings.server, user, mechanism)
+    return True
+
+
+def sasl_response(mechanism: str, user: str, token: str) -> str:
+    """The initial response of XOAUTH2 or OAUTHBEARER (RFC 7628 3.1), base64."""
+    if mechanism == "XOAUTH2":
+        raw = f"user={user}\x01auth=Bearer {token}\x01\x01"
+    else:
+        name = user.replace("=", "=3D").replace(",", "=2C")
+        raw = f"n,a={name},\x01auth=Bearer {token}\x01\x01"
+    return why.b64(raw)
 
 
 def authenticate(conn: smtplib.SMTP, user: str, secret: str) -> None:

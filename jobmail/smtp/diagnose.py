@@ -189,6 +189,34 @@ class _Check:
         return session
 
     def password(self) -> str | None:
+        return self.token() if self.settings.uses_oauth else self.stored_password()
+
+    def token(self) -> str | None:
+        """SMTP_AUTH=oauth2: a fresh access token (from the keyring's refresh token, or the token command)."""
+        from jobmail.auth.oauth import TokenSource  # oauthlib: only on the OAuth path
+
+        settings = self.settings
+        source = TokenSource(settings)
+        try:
+            token = source()
+        except SendError as exc:
+            self.add(_error_step("token", "sign-in", exc, exc.exit_code))
+            return None
+        except CredentialError as exc:
+            self.add(_error_step("token", "sign-in", exc, EXIT_BAD_INPUT))
+            return None
+        minutes = max(source.expires_in() / 60, 0)
+        if settings.oauth_token_command:
+            detail = "access token from OAUTH_TOKEN_COMMAND"
+        else:
+            granted = source.current.scope if source.current is not None else ""
+            detail = f"access token refreshed, expires in {minutes:.0f} min" + (
+                f", scopes: {granted}" if granted else ""
+            )
+        self.add(Step("token", "sign-in", True, detail))
+        return token
+
+    def stored_password(self) -> str | None:
         settings = self.settings
         host, username, backend = settings.smtp_host, settings.smtp_username, settings.keyring_backend
         try:

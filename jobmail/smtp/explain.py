@@ -27,6 +27,7 @@ Part = str | Command
 MAX_REPLY_CHARS = 300
 HIDDEN = "[password hidden]"
 PASSWORD_SET = Command("password", "set")
+LOGIN = Command("login")
 WRONG_MODE_HINT = "the TLS mode does not match the port: use SMTP_SECURITY=ssl with port 465 and starttls with port 587"
 # What happened at each stage, in words a user knows ("connect" is the older name of tcp).
 STAGES = {
@@ -135,7 +136,8 @@ def secret_forms(user: str, secrets: list[str]) -> list[str]:
         if not secret:
             continue
         forms.add(secret)
-        for raw in (secret, "\0" + user + "\0" + secret, user + "\0" + secret):
+        oauth = (f"user={user}\x01auth=Bearer {secret}\x01\x01", f"n,a={user},\x01auth=Bearer {secret}\x01\x01")
+        for raw in (secret, "\0" + user + "\0" + secret, user + "\0" + secret, *oauth):
             encoded = b64(raw)
             forms.update((encoded, encoded.rstrip("=")))
     return sorted((form for form in forms if len(form) >= 3), key=len, reverse=True)
@@ -259,6 +261,17 @@ def login_refused(code: int, text: str, settings: Settings) -> Problem:
     what = (f"{settings.server} refused the login for {settings.smtp_username}: {code} {text}",)
     if 400 <= code < 500:
         return Problem(what, ("a temporary failure at the server: try again in a few minutes",), code, text, True)
+    microsoft = _microsoft_refusal(text, settings)
+    if microsoft:
+        return Problem(what, microsoft, code, text)
+    if settings.uses_oauth:
+        fix: tuple[Part, ...] = (
+            "the server did not accept the access token: sign in again with ",
+            LOGIN,
+            "; check that SMTP_USERNAME is the address you signed in as, and that the app registration has the "
+            "mail scope (Microsoft: SMTP.Send; Google: https://mail.google.com/)",
+        )
+        return Problem(what, fix, code, text)
     provider = providers.for_host(settings.smtp_host)
     if provider is None:  # Proton Mail Bridge: a loopback host, known only with the address
         guess = providers.for_address(settings.smtp_username)
@@ -272,6 +285,42 @@ def login_refused(code: int, text: str, settings: Settings) -> Problem:
         PASSWORD_SET,
     )
     return Problem(what, fix, code, text)
+
+
+def _microsoft_refusal(text: str, settings: Settings) -> tuple[Part, ...]:
+    """What to do about Microsoft's 5.7.139 refusals (Outlook.com, Microsoft 365); () for any other reply."""
+    lower = text.lower()
+    if "5.7.139" not in lower:
+        return ()
+    if "smtpclientauthentication is disabled" in lower:
+        return (
+            "Authenticated SMTP is turned off for this mailbox or organisation: an admin must switch it on "
+            "(Microsoft 365 admin center: Users > Active users > your user > Mail > Manage email apps > "
+            "Authenticated SMTP; or in PowerShell: Set-CASMailbox -Identity <address> "
+            "-SmtpClientAuthenticationDisabled $false)",
+        )
+    if "security defaults" in lower:
+        return (
+            "your organisation's security defaults block SMTP login with a password: set SMTP_AUTH=oauth2 and "
+            "sign in with ",
+            LOGIN,
+            ' (README: "Sign in with Microsoft or Google"), or ask your admin',
+        )
+    if settings.uses_oauth:
+        return ("Microsoft refused the sign-in for SMTP: sign in again with ", LOGIN, ", or ask your admin")
+    return (
+        "Microsoft no longer takes a password over SMTP for this account: set SMTP_AUTH=oauth2 and "
+        "OAUTH_PROVIDER=microsoft with your OAUTH_CLIENT_ID, then sign in with ",
+        LOGIN,
+        ' (README: "Sign in with Microsoft or Google")',
+    )
+
+
+def no_oauth_login(settings: Settings, offered: str) -> Problem:
+    return Problem(
+        (f"{settings.server} offers no OAuth 2.0 login (XOAUTH2 or OAUTHBEARER; it offers {offered})",),
+        ("this server wants a password: set SMTP_AUTH=password and store one with ", PASSWORD_SET),
+    )
 
 
 def no_login(settings: Settings) -> Problem:
