@@ -350,6 +350,14 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
     )
 
 
+def _provider_of(host: str) -> str:
+    """The OAuth preset of a known mail provider's SMTP host (smtp.office365.com -> microsoft), else ""."""
+    from jobmail.providers import for_host
+
+    known = for_host(host) if host.strip() else None
+    return known.oauth if known is not None else ""
+
+
 _TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,99}")
 
 
@@ -368,6 +376,8 @@ def _oauth(values: dict[str, str]) -> dict[str, str]:
     fields = {"smtp_auth": auth, "oauth_provider": provider, "oauth_tenant": tenant, "oauth_token_command": command}
     if auth != "oauth2":
         return fields
+    provider = provider or _provider_of(values["SMTP_HOST"])
+    fields["oauth_provider"] = provider
     if provider and provider not in OAUTH_PROVIDERS:
         raise ConfigError(
             f"OAUTH_PROVIDER={provider!r} is not one of {', '.join(OAUTH_PROVIDERS)}: microsoft for Outlook.com and "

@@ -539,3 +539,10 @@ def test_setup_for_an_outlook_address_proposes_oauth2(tmp_path, make_oauth_accou
     text = env.read_text(encoding="utf-8")
     assert "SMTP_AUTH=oauth2" in text and "OAUTH_PROVIDER=microsoft" in text and "OAUTH_TENANT=common" in text
     assert "SMTP_HOST=smtp-mail.outlook.com" in text
+
+
+def test_the_provider_follows_from_a_known_smtp_host():
+    settings = config.from_values({"SMTP_HOST": "smtp.gmail.com", "SMTP_AUTH": "oauth2", "OAUTH_CLIENT_ID": "x"})
+    assert settings.oauth_provider == "google"
+    assert settings.oauth_device_url == ""  # Google's device flow refuses the Gmail scope
+    assert settings.oauth_scope == "https://mail.google.com/"

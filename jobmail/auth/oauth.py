@@ -338,6 +338,7 @@ class _Answer:
 
 def _handler(answer: _Answer, path: str) -> type[BaseHTTPRequestHandler]:
     class Redirect(BaseHTTPRequestHandler):
+        timeout = 10  # a connection that sends nothing cannot hold the sign-in
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             parts = urllib.parse.urlsplit(self.path)
             query = dict(urllib.parse.parse_qsl(parts.query))
