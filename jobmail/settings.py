@@ -56,6 +56,7 @@ KEYS: dict[str, str] = {
     "OAUTH_TOKEN_URL": "",
     "OAUTH_SCOPE": "",
     "OAUTH_TOKEN_COMMAND": "",
+    "SIGNATURE_FILE": "",
 }
 AUTH_MODES = ("password", "oauth2")
 # OAuth 2.0 presets: (authorize URL, device authorization URL or "" when the provider has none for the
@@ -115,6 +116,7 @@ class Settings(Record):
     oauth_token_url: str = ""
     oauth_scope: str = ""
     oauth_token_command: str = ""
+    signature_file: str | None = None
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
@@ -346,8 +348,21 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
         max_message_bytes=_integer("MAX_MESSAGE_KB", values["MAX_MESSAGE_KB"], 1, 50_000) * 1024,
         business_hours=_business_hours(values["BUSINESS_HOURS"]),
         overdue_after_hours=_number("OVERDUE_AFTER_HOURS", values["OVERDUE_AFTER_HOURS"], 0, 24 * 365),
+        signature_file=_signature_file(base, values["SIGNATURE_FILE"].strip()),
         **_oauth(values),
     )
+
+
+def _signature_file(base: str, text: str) -> str | None:
+    if not text:
+        return None
+    path = _resolve(base, text)
+    if not os.path.isfile(path):
+        raise ConfigError(
+            f"SIGNATURE_FILE={text}: no such file: write your signature (a few lines) in a text file there",
+            key="SIGNATURE_FILE",
+        )
+    return path
 
 
 def _provider_of(host: str) -> str:

@@ -28,8 +28,17 @@ from jobmail.app.requests import SendRequest, envelope, template_variables
 from jobmail.auth.credentials import get_password
 from jobmail.clock import local_time
 from jobmail.errors import Command, DuplicateError, OutcomeUnknown, SendError
-from jobmail.message.compose import Draft, Envelope, build_message, message_bytes, render
-from jobmail.message.etiquette import Report, check
+from jobmail.message.compose import (
+    Draft,
+    Envelope,
+    build_message,
+    message_bytes,
+    read_signature,
+    render,
+    with_signature,
+)
+from jobmail.message.etiquette import Report, check, check_signature, check_timing, suggest_highlight
+from jobmail.message.original import read_original
 from jobmail.settings import Settings
 from jobmail.smtp import client as smtp
 from jobmail.status import Status
@@ -37,6 +46,7 @@ from jobmail.store.locks import send_guard, sender_lock
 from jobmail.store.sentlog import Query, SentLog, new_id
 
 OnEvent = Callable[[str, dict], None]
+SHIPPED_TEMPLATES = ("withdraw", "decline-offer")  # their thanks are general: --highlight is suggested
 
 
 def _ignore(status: str, record: dict) -> None:
@@ -58,15 +68,25 @@ class Prepared:
 def prepare(settings: Settings, request: SendRequest, now: datetime) -> Prepared:
     """Render, build and check the message `request` asks for, dated `now` (its send time)."""
     variables = template_variables(request, settings)
-    addressed = envelope(request, settings)
+    original = read_original(request.reply_to_message) if request.reply_to_message.strip() else None
+    addressed = envelope(request, settings, original)
     draft = render(settings.templates_dir, request.template, variables)
+    if original is not None:  # their subject, so that every mail program threads it
+        draft = replace(draft, subject=original.reply_subject)
     if draft.cc:  # the template's Cc: header adds to --cc
         addressed = replace(addressed, cc=tuple(dict.fromkeys((*addressed.cc, *draft.cc))))
     if draft.reply_to and not addressed.reply_to:
         addressed = replace(addressed, reply_to=draft.reply_to)
-    msg = build_message(draft, addressed, now, settings.max_message_bytes)
+    signature = read_signature(settings.signature_file) if settings.signature_file else ""
+    msg = build_message(with_signature(draft, signature), addressed, now, settings.max_message_bytes)
     data = message_bytes(msg)
-    report = check(draft.subject, draft.body, addressed.from_name, draft.language)
+    report = check(draft.subject, draft.body, addressed.from_name, draft.language)  # the letter, not the signature
+    if signature:
+        report = check_signature(report, signature)
+    if request.template in SHIPPED_TEMPLATES and not variables.get("highlight"):
+        report = suggest_highlight(report)
+    if request.interview_on is not None or request.deadline is not None:
+        report = check_timing(report, now, interview_on=request.interview_on, deadline=request.deadline)
     record = {
         "from": addressed.from_address,
         "to": list(addressed.to),

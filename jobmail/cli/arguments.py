@@ -44,10 +44,22 @@ def action_options() -> argparse.ArgumentParser:
 
 def add_message_arguments(p: argparse.ArgumentParser) -> None:
     """The envelope (--to, --cc, ...) and the template's variables."""
-    p.add_argument("--to", action="append", required=True, metavar="ADDR", help="recipient (repeat for more)")
+    p.add_argument(
+        "--to",
+        action="append",
+        metavar="ADDR",
+        help="recipient (repeat for more; with --reply-to-message: its sender)",
+    )
     p.add_argument("--cc", action="append", default=[], metavar="ADDR", help="copy to (repeat for more)")
     p.add_argument("--reply-to", default="", metavar="ADDR", help="where replies should go")
     p.add_argument("--in-reply-to", default="", metavar="MESSAGE-ID", help="join the recruiter's thread")
+    p.add_argument(
+        "--reply-to-message",
+        default="",
+        metavar="FILE",
+        help="answer the recruiter's email saved as FILE (.eml, or its source): their thread, their address, "
+        "'Re: <their subject>'",
+    )
     p.add_argument("--bcc-self", action="store_true", help="send yourself a copy (no Bcc header is written)")
     add_variable_arguments(p)
 
@@ -61,6 +73,13 @@ def add_variable_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--position", help="the role, e.g. 'Data Analyst'")
     p.add_argument("--company", help="the company's name")
     p.add_argument("--reason", choices=REASON_CHOICES, help="one neutral sentence of reason (optional)")
+    p.add_argument(
+        "--highlight",
+        metavar="TEXT",
+        help="one sentence of thanks for something specific ('I especially enjoyed ...')",
+    )
+    p.add_argument("--interview-on", metavar="WHEN", help="withdraw: when the interview is (checks the timing)")
+    p.add_argument("--deadline", metavar="WHEN", help="decline-offer: by when the offer must be answered")
     p.add_argument(
         "--no-offer-help",
         dest="offer_help",
@@ -84,8 +103,9 @@ def add_schedule_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def request_from(args: argparse.Namespace) -> SendRequest:
-    """The message the flags ask for, as the plain request the app takes."""
+def request_from(args: argparse.Namespace, dates: dict | None = None) -> SendRequest:
+    """The message the flags ask for, as the plain request the app takes (`dates`: --interview-on and
+    --deadline, already read as times)."""
     from jobmail.app.requests import SendRequest
 
     return SendRequest(
@@ -101,4 +121,27 @@ def request_from(args: argparse.Namespace) -> SendRequest:
         company=args.company,
         reason=args.reason,
         offer_help=args.offer_help,
+        reply_to_message=getattr(args, "reply_to_message", ""),
+        highlight=args.highlight,
+        **(dates or {}),
     )
+
+
+def event_dates(args: argparse.Namespace, now: object, business_hours: str) -> dict:
+    """--interview-on and --deadline as aware times in the zone they were given in (--tz, else this
+    computer's), read like --at."""
+    from jobmail.errors import InputError
+    from jobmail.when import BusinessHours, parse_when, resolve_zone
+
+    dates = {}
+    for flag, key in (("--interview-on", "interview_on"), ("--deadline", "deadline")):
+        text = getattr(args, key, None)
+        if text is None:
+            continue
+        zone = resolve_zone(getattr(args, "tz", None))
+        try:
+            moment = parse_when(text, now, zone, BusinessHours.parse(business_hours))  # type: ignore[arg-type]
+        except InputError as exc:
+            raise InputError(f"{flag}: {exc}") from None
+        dates[key] = moment.astimezone(zone)
+    return dates

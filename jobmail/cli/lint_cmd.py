@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobmail.cli.arguments import add_variable_arguments, request_from
+from jobmail.cli.arguments import add_variable_arguments, event_dates, request_from
 from jobmail.cli.output import Console
 from jobmail.errors import EXIT_BAD_INPUT, EXIT_OK, InputError
 
@@ -31,21 +31,25 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    from datetime import UTC, datetime
     from pathlib import Path
 
     from jobmail import settings as config
     from jobmail.app.requests import template_variables
     from jobmail.cli import views
     from jobmail.message.compose import render
-    from jobmail.message.etiquette import check
+    from jobmail.message.etiquette import check, check_timing
 
     if bool(args.template) == bool(args.file):
         raise InputError("give either a TEMPLATE name or --file MESSAGE.eml")
+    now = datetime.now(UTC)
+    dates = event_dates(args, now, "09:00-17:00")
     if args.file:
         subject, body, sender, language = read_eml(Path(args.file))
     else:
         settings = config.load(args.env_file)
-        variables = template_variables(request_from(args), settings)
+        dates = event_dates(args, now, settings.business_hours)
+        variables = template_variables(request_from(args, dates), settings)
         sender = args.sender_name or settings.from_name
         if not sender:
             raise InputError(
@@ -56,6 +60,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         subject, body, language = draft.subject, draft.body, draft.language
     sender = args.sender_name or sender
     report = check(subject, body, sender, language)
+    if dates:  # step 2 on the facts given: a message checked now is sent now
+        report = check_timing(report, now, **dates)
     console.verbatim(f"Subject: {subject}")
     console.out("Guide checklist:")
     for line in views.checklist_lines(report):

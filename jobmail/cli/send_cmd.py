@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobmail.cli.arguments import add_message_arguments, add_schedule_arguments, request_from
+from jobmail.cli.arguments import add_message_arguments, add_schedule_arguments, event_dates, request_from
 from jobmail.cli.output import Console
 from jobmail.errors import EXIT_OK, InputError
 
@@ -46,7 +46,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     due = zone = None
     if at:  # checked before anything else, dry run included; the message is dated when it is due
         due, zone = reporting.resolve_due(at, args.tz, settings, now)
-    prepared = prepare(settings, request_from(args), due or now)
+    if not args.to and not args.reply_to_message:
+        raise InputError("--to is missing: give the recipient's address (or --reply-to-message with their email)")
+    request = request_from(args, event_dates(args, now, settings.business_hours))
+    prepared = prepare(settings, request, due or now)
     reporting.print_summary(console, prepared)
     if due is not None and args.dry_run:  # otherwise scheduling says it, with the id
         console.out(f"Send at:   {views.describe_due(due, zone)}")

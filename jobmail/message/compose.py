@@ -8,6 +8,7 @@ it, its rendering (autoescaped) becomes the HTML alternative of a multipart/alte
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 from email.header import Header
 from email.message import EmailMessage
@@ -179,7 +180,7 @@ def build_message(draft: Draft, envelope: Envelope, now: datetime, max_bytes: in
         ref = envelope.in_reply_to.strip()
         ref = ref if ref.startswith("<") else f"<{ref}>"
         msg["In-Reply-To"] = ref
-        msg["References"] = ref
+        msg["References"] = " ".join(envelope.references) if envelope.references else ref
     msg.set_content(draft.body, charset="utf-8")
     if draft.html is not None:
         msg.add_alternative(draft.html, subtype="html", charset="utf-8")
@@ -215,3 +216,42 @@ def _mailbox(name: str, address: str) -> str:
 def message_bytes(msg: EmailMessage) -> bytes:
     """The exact bytes that go over the wire (CRLF line ends)."""
     return msg.as_bytes()
+
+
+MAX_SIGNATURE_LINES = 8
+MAX_SIGNATURE_CHARS = 600
+
+
+def read_signature(path: str) -> str:
+    """SIGNATURE_FILE's text: a few short lines, added under the sender's name (not counted in the words)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(MAX_SIGNATURE_CHARS * 4 + 1)
+    except UnicodeDecodeError:
+        raise InputError(f"SIGNATURE_FILE {path} is not UTF-8 text: save it as UTF-8") from None
+    except OSError as exc:
+        raise InputError(f"SIGNATURE_FILE {path}: cannot read it ({exc.strerror or exc})") from None
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").strip("\n").split("\n")]
+    if len(lines) > MAX_SIGNATURE_LINES or len(text) > MAX_SIGNATURE_CHARS:
+        raise InputError(
+            f"SIGNATURE_FILE {path} is too long: keep it to {MAX_SIGNATURE_LINES} short lines (a phone number, "
+            "a profile link), not a letter"
+        )
+    for number, line in enumerate(lines, start=1):
+        if any((ord(ch) < 32 and ch != "\t") or 127 <= ord(ch) < 160 for ch in line):
+            raise InputError(f"SIGNATURE_FILE {path}, line {number}: a control character: remove it")
+    return "\n".join(lines)
+
+
+def with_signature(draft: Draft, signature: str) -> Draft:
+    """The draft with the signature under the sign-off (and in the HTML alternative, escaped)."""
+    if not signature:
+        return draft
+    body = draft.body.rstrip("\n") + "\n" + signature + "\n"
+    html = draft.html
+    if html is not None:
+        from html import escape
+
+        block = "<p>" + "<br>\n".join(escape(line) for line in signature.split("\n")) + "</p>\n"
+        html = html.replace("</body>", block + "</body>", 1) if "</body>" in html else html + block
+    return replace(draft, body=body, html=html)

@@ -31,7 +31,8 @@ report carries a ``note`` saying so.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -232,6 +233,7 @@ class Report:
     findings: tuple[Finding, ...]
     language: str
     note: str | None
+    timing: str | None = None  # what the step 2 check found ("checked: ..."); None: it could not run
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -258,7 +260,7 @@ class Report:
             findings = tuple(f for f in self.findings if f.step == step)
             passed = all(f.severity == "info" for f in findings)
             if step == 2:
-                title = f"{title} ({_TIMING_HINT})"
+                title = f"{title} ({self.timing or _TIMING_HINT})"
             rows.append((step, title, passed, findings))
         return rows
 
@@ -299,6 +301,54 @@ def check(subject: str, body: str, sender_name: str, language: str = "en") -> Re
         )
     ordered = sorted(findings, key=lambda f: (f.step, f.line or 0, f.rule))
     return Report(findings=tuple(ordered), language=language, note=note)
+
+
+SOON = timedelta(hours=24)
+
+
+def check_timing(
+    report: Report, send_at: datetime, *, interview_on: datetime | None = None, deadline: datetime | None = None
+) -> Report:
+    """Guide step 2 on the facts the user gave: the send time (now, or the --at time) against the interview
+    it cancels or the offer's deadline. After it: an error; within a day of it: a warning."""
+    findings: list[Finding] = []
+    summaries = []
+    for event, what in ((interview_on, "the interview"), (deadline, "the offer's deadline")):
+        if event is None:
+            continue
+        zone = event.tzinfo
+        when = f"{event:%a %d %b %H:%M}"
+        sent = f"{send_at.astimezone(zone):%a %d %b %H:%M}"
+        left = event - send_at
+        if left <= timedelta(0):
+            fix = (
+                "send it now and call them as well, or give an earlier --at"
+                if what == "the interview"
+                else "answer them now, by phone as well, and ask whether the offer still stands"
+            )
+            findings.append(
+                Finding(2, "error", "after-event", f"this would arrive after {what} ({when}; sent {sent}): {fix}", None)
+            )
+            summaries.append(f"checked: it would arrive after {what}")
+        elif left < SOON:
+            hours = max(1, int(left.total_seconds() // 3600))
+            findings.append(
+                Finding(
+                    2,
+                    "warning",
+                    "close-to-event",
+                    f"{what} is only {hours} hour{'s' if hours != 1 else ''} after this arrives ({when}): send it "
+                    "now rather than later, and call them as well",
+                    None,
+                )
+            )
+            summaries.append(f"checked: {hours} h before {what}")
+        else:
+            days = left.days
+            ahead = f"{days} day{'s' if days != 1 else ''}" if days else f"{int(left.total_seconds() // 3600)} hours"
+            summaries.append(f"checked: arrives {ahead} before {what}, {when}")
+    ordered = sorted((*report.findings, *findings), key=lambda f: (f.step, f.line or 0, f.rule))
+    return replace(report, findings=tuple(ordered), timing="; ".join(summaries) or report.timing)
 
 
 def _is_english(language: str) -> bool:
@@ -350,6 +400,37 @@ def _count_words(lines: tuple[str, ...]) -> int:
 
 
 # --- language-free checks -------------------------------------------------
+
+
+def suggest_highlight(report: Report) -> Report:
+    """The shipped templates thank in general terms: suggest one specific sentence (an info, not a fault)."""
+    tip = Finding(
+        4,
+        "info",
+        "generic-thanks",
+        "the thanks are general: one sentence about something specific makes them sincere, e.g. "
+        "--highlight 'I especially enjoyed meeting the data platform team.'",
+        None,
+    )
+    return replace(report, findings=tuple(sorted((*report.findings, tip), key=lambda f: (f.step, f.line or 0, f.rule))))
+
+
+def check_signature(report: Report, signature: str) -> Report:
+    """The signature (SIGNATURE_FILE) is not part of the letter's words, but a leftover placeholder there
+    ("[phone]") is an error all the same."""
+    found = [
+        Finding(
+            3,
+            "error",
+            "placeholder",
+            f"the signature, line {line}: leftover placeholder {_quote(text)}: "
+            "replace it with the real text in SIGNATURE_FILE",
+            None,
+        )
+        for line, content in enumerate(signature.splitlines(), start=1)
+        for text in _placeholders_in(content)
+    ]
+    return replace(report, findings=(*report.findings, *found)) if found else report
 
 
 def _check_placeholders(subject: str, body: str) -> list[Finding]:

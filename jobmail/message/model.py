@@ -35,6 +35,7 @@ class Envelope:
     reply_to: str = ""
     in_reply_to: str = ""
     bcc_self: bool = False
+    references: tuple[str, ...] = ()  # the thread's Message-IDs, oldest first (default: in_reply_to alone)
 
     @property
     def recipients(self) -> list[str]:
