@@ -70,7 +70,7 @@ _HTML_TAGS = frozenset({"b", "i", "u", "p", "br", "hr", "em", "div", "span", "ht
 # --- layout: greeting, sign-off ------------------------------------------
 
 _GREETING = re.compile(
-    r"^\s*(?:dear|hello|hi|hey|greetings|good\s+(?:morning|afternoon|evening|day)"
+    r"^\s*(?:dear|hello|hi|hey|hiya|howdy|greetings|good\s+(?:morning|afternoon|evening|day)"
     r"|to\s+whom\s+it\s+may\s+concern)\b[^,:]*[,:]?(?P<rest>.*)$",
     re.IGNORECASE,
 )
@@ -174,8 +174,14 @@ _OFFER_CUE = re.compile(
     r"|feel\s+free|I\s+can|I\s+could|I'd|I\s+would)\b",
     re.IGNORECASE,
 )
+# "since" and "as I" start a reason, except where they tell time or recall ("Since our call on Monday",
+# "As I mentioned"): those are not reasons, and used to count as one.
 _REASON = re.compile(
-    r"\bbecause\b|\bdue\s+to\b|\bsince\b|\bas\s+I\b|\b(?:the|my|main)\s+reasons?\b"
+    r"\bbecause\b|\bdue\s+to\b"
+    r"|\bsince\b(?!\s+(?:our|my|we|the|last|then|yesterday|monday|tuesday|wednesday|thursday|friday|saturday"
+    r"|sunday|january|february|march|april|may|june|july|august|september|october|november|december|\d))"
+    r"|\bas\s+I\b(?!\s+(?:mentioned|said|noted|explained|discussed|told|wrote|indicated|promised))"
+    r"|\b(?:the|my|main)\s+reasons?\b"
     r"|\bdecided\s+to\s+accept\b"
     r"|\baccepted\s+(?:a|an|another|the)\s+(?:\w+\s+)?(?:offer|position|role|job)\b"
     r"|\bmy\s+current\b|\bpersonal\s+(?:reasons|circumstances|matters)\b"
@@ -363,6 +369,7 @@ def _check_english(body: str, sender_name: str) -> list[Finding]:
         + _check_intent(sentences)
         + _check_gratitude(sentences)
         + _check_length(layout)
+        + _check_shouting(layout)
         + _check_reason_count(sentences)
         + _check_details(layout)
         + _check_offer_help(sentences)
@@ -598,9 +605,23 @@ def _inside_name(text: str, start: int) -> bool:
     return bool(before) and (before[-1][-1] not in _SENTENCE_OPENERS or before[-1].lower() in _ABBREVIATIONS)
 
 
+# casual: "Hey Jordan,", "Hiya", a bare "Hi," with no name, "Hi guys," / "Hello there," ("Hi Ms. Rivera," passes)
+_INFORMAL_GREETING = re.compile(
+    r"^\s*(?:(?:hey|hiya|howdy|yo)\b|(?:hi|hello)\s*[,!.:]?\s*$|(?:hi|hello)\s+(?:there|guys|folks|y'all|all)\b)",
+    re.IGNORECASE,
+)
+
+
 def _check_greeting(layout: _Layout) -> list[Finding]:
     if layout.greeting is not None:
-        return []
+        line = layout.lines[layout.greeting]
+        if not _INFORMAL_GREETING.match(line):
+            return []
+        message = (
+            f"line {layout.greeting + 1}: {_quote(line.strip())} is a casual opening for this email: open "
+            'politely, with "Dear Ms. Lee," or "Dear Hiring Team,"'
+        )
+        return [Finding(3, "warning", "informal-greeting", message, layout.greeting + 1)]
     first = _first_nonempty(layout.lines)
     if first is None:
         message = 'the body is empty: start with a greeting such as "Dear Ms. Lee,"'
@@ -612,6 +633,27 @@ def _check_greeting(layout: _Layout) -> list[Finding]:
     return [Finding(3, "error", "no-greeting", message, first + 1)]
 
 
+_HEDGES = re.compile(
+    r"\b(?:maybe|perhaps|probably|possibly|I\s+guess|I\s+suppose|not\s+(?:entirely\s+)?sure|kind\s+of|sort\s+of"
+    r"|(?:thinking|considering|contemplating)\s+(?:about\s+)?(?:withdraw\w*|declin\w*|whether|if|to)"
+    r"|leaning\s+towards?|might\s+(?:have\s+to|need\s+to|want\s+to|be\s+(?:best|better))"
+    r"|may\s+(?:have\s+to|need\s+to|want\s+to)|I\s+think\s+I\s+(?:might|may|should|will|would)"
+    r"|for\s+now|at\s+least\s+for\s+the\s+moment|unless)\b",
+    re.IGNORECASE,
+)
+
+
+def _hedged(sentence: _Sentence) -> list[Finding]:
+    found = _HEDGES.search(sentence.text)
+    if not found:
+        return []
+    message = (
+        f"line {sentence.line}: {_quote(sentence.text)} hedges the decision ({_quote(found.group(0))}): say it "
+        'plainly, e.g. "I have decided to withdraw my application."'
+    )
+    return [Finding(3, "warning", "hedged-intent", message, sentence.line)]
+
+
 def _check_intent(sentences: list[_Sentence]) -> list[Finding]:
     example = '"I am writing to let you know that I have decided to withdraw my application."'
     if not sentences:
@@ -619,11 +661,11 @@ def _check_intent(sentences: list[_Sentence]) -> list[Finding]:
         return [Finding(3, "warning", "intent-first", message, None)]
     first = sentences[0]
     if _INTENT.search(first.text):
-        return []
+        return _hedged(first)
     if len(sentences) > 1 and _is_pleasantry(first.text):
         first = sentences[1]
         if _INTENT.search(first.text):
-            return []
+            return _hedged(first)
     message = (
         f"line {first.line}: the first sentence {_quote(first.text)} does not say you "
         f"are withdrawing or declining: state your decision first, e.g. {example}"
@@ -640,6 +682,31 @@ def _check_gratitude(sentences: list[_Sentence]) -> list[Finding]:
         return []
     message = 'no thanks in the message: thank them for their time, e.g. "Thank you for your time and consideration."'
     return [Finding(4, "warning", "no-thanks", message, None)]
+
+
+_CAPS_RUN = re.compile(r"\b[A-Z]{2,}(?:[\s,]+[A-Z]{2,})+\b")
+_CAPS_WORD = re.compile(r"\b[A-Z]{4,}\b")
+_BANGS = re.compile(r"[!?]{2,}")
+
+
+def _check_shouting(layout: _Layout) -> list[Finding]:
+    """Capitals and runs of exclamation marks read as shouting (guide step 5: respectful)."""
+    stop = len(layout.lines) if layout.signoff is None else layout.signoff  # the name may be in capitals
+    for number, line in enumerate(layout.lines[:stop], start=1):
+        run = _CAPS_RUN.search(line)
+        words = _CAPS_WORD.findall(line)
+        bangs = _BANGS.search(line)
+        if run and len(run.group(0)) >= 6:
+            what = _quote(run.group(0))
+        elif len(words) >= 2:
+            what = _quote(" ".join(words))
+        elif bangs:
+            what = _quote(bangs.group(0))
+        else:
+            continue
+        message = f"line {number}: {what} reads as shouting: write it in ordinary case, with one full stop"
+        return [Finding(5, "warning", "shouting", message, number)]
+    return []
 
 
 def _check_length(layout: _Layout) -> list[Finding]:
