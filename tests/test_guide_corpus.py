@@ -26,7 +26,11 @@ HELP = "If I can help in any way, for example by recommending a candidate, pleas
 # (id, body, the classes a careful reader flags)
 CORPUS: list[tuple[str, str, set[str]]] = [
     # --- clean drafts, several of them with words that look like a rule's --------------------------------
-    ("plain", letter("Dear Ms. Rivera,", "I am writing to withdraw my application for the analyst role.", THANKS, HELP), set()),
+    (
+        "plain",
+        letter("Dear Ms. Rivera,", "I am writing to withdraw my application for the analyst role.", THANKS, HELP),
+        set(),
+    ),
     (
         "since-our-call",
         letter(
@@ -59,7 +63,11 @@ CORPUS: list[tuple[str, str, set[str]]] = [
         ),
         set(),
     ),
-    ("to-whom", letter("To Whom It May Concern,", "Please withdraw my application for the role of Nurse.", THANKS), set()),
+    (
+        "to-whom",
+        letter("To Whom It May Concern,", "Please withdraw my application for the role of Nurse.", THANKS),
+        set(),
+    ),
     (
         "consideration-is-not-considering",
         letter(
@@ -71,7 +79,9 @@ CORPUS: list[tuple[str, str, set[str]]] = [
     ),
     (
         "good-morning",
-        letter("Good morning Dr. Patel,", "I am writing to let you know I will not be continuing with the process.", THANKS),
+        letter(
+            "Good morning Dr. Patel,", "I am writing to let you know I will not be continuing with the process.", THANKS
+        ),
         set(),
     ),
     (
