@@ -279,11 +279,26 @@ def _dotenv_bindings(text: str, path: str) -> list[tuple[int, str, str]]:
     lines = []
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:
-            raise ConfigError(f"{path}, line {binding.original.line}: cannot parse this line: write it as KEY=value")
+            raise ConfigError(f"{path}, line {binding.original.line}: {_why_unparsed(binding.original.string)}")
         if binding.key is not None:
             lines.append((binding.original.line, binding.key))
     values = dotenv_values(stream=io.StringIO(text), interpolate=False)
     return [(line, key, values.get(key) or "") for line, key in lines]
+
+
+def _why_unparsed(line: str) -> str:
+    """What is wrong with a line python-dotenv cannot read, and how to write it (never the value itself:
+    a pasted password may be on it)."""
+    key, sep, value = line.partition("=")
+    value = value.strip()
+    if sep and value[:1] in "'\"" and (value.count(value[0]) % 2 == 1 or value.count(value[0]) > 2):
+        return (
+            f"unbalanced quote in the value of {key.strip()}: put double quotes around a value with an apostrophe "
+            "(FROM_NAME=\"Seán O'Brien\")"
+        )
+    if sep:
+        return "cannot parse this line: write it as KEY=value"
+    return "cannot parse this line (no '='): write it as KEY=value, or start it with # to make it a comment"
 
 
 def _refuse_passwords_in_environment(environ) -> None:

@@ -25,9 +25,27 @@ def test_shipped_templates_are_listed():
     assert list_templates(PROJECT_DIR / "templates") == ["decline-offer", "withdraw"]
 
 
-def test_missing_variable_names_it_and_the_template():
-    with pytest.raises(TemplateError, match="template 'withdraw' needs the variable 'company': add --company"):
+def test_missing_variable_names_it_the_template_file_and_its_line():
+    with pytest.raises(TemplateError) as missing:
         render(PROJECT_DIR / "templates", "withdraw", {k: v for k, v in VARS.items() if k != "company"})
+    assert str(missing.value) == (
+        f"template 'withdraw' ({PROJECT_DIR / 'templates' / 'withdraw.txt.j2'}) needs the variable 'company' "
+        '(line 13): add --company "..." to the command'
+    )
+
+
+def test_every_missing_variable_is_named_in_one_message():
+    given = {k: v for k, v in VARS.items() if k not in ("company", "position")}
+    with pytest.raises(TemplateError, match=r"needs the variables 'position' \(line 1\), 'company' \(line 13\): "
+                       r'add --position "\.\.\." --company "\.\.\." to the command'):
+        render(PROJECT_DIR / "templates", "withdraw", given)
+
+
+def test_lint_without_values_fills_in_placeholders_and_checks_the_rest():
+    given = {k: v for k, v in VARS.items() if k not in ("company", "position")}
+    draft = render(PROJECT_DIR / "templates", "withdraw", given, fill_missing=True)
+    assert draft.filled == ("position", "company")
+    assert "[position] position at [company]" in draft.body
 
 
 @pytest.mark.parametrize(
@@ -102,7 +120,8 @@ def test_lint_stops_a_leftover_placeholder_quoting_it_and_its_line(make_account,
     account = make_account("starttls", TEMPLATES_DIR=str(templates))
     result = account.run("lint", "mine", "--position", "Analyst")
     assert result.returncode == 2
-    assert "[Interviewer's Name]" in result.stdout and "line 1" in result.stdout
+    assert "[Interviewer's Name]" in result.stdout
+    assert f"{templates / 'mine.txt.j2'}, line 3:" in result.stdout  # the template file's own line, not the body's
     send = account.run("send", "mine", "--to", "j@acme.example.com", "--position", "Analyst")
     assert send.returncode == 2 and "breaks the guide" in send.stderr
     assert account.server.messages == [] and account.records() == []

@@ -35,9 +35,11 @@ from jobmail.message.compose import (
     message_bytes,
     read_signature,
     render,
+    template_variables_used,
     with_signature,
 )
 from jobmail.message.etiquette import Report, check, check_signature, check_timing, suggest_highlight
+from jobmail.message.model import FLAG_VARIABLES
 from jobmail.message.original import read_original
 from jobmail.settings import Settings
 from jobmail.smtp import client as smtp
@@ -63,6 +65,7 @@ class Prepared:
     data: bytes
     report: Report
     record: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what the user should know that is not a guide finding (an unused --var)
 
 
 def prepare(settings: Settings, request: SendRequest, now: datetime) -> Prepared:
@@ -97,7 +100,27 @@ def prepare(settings: Settings, request: SendRequest, now: datetime) -> Prepared
         "recipients": addressed.recipients,
         "body_sha256": body_digest(draft.body),
     }
-    return Prepared(new_id(), draft, addressed, data, report, record)
+    notes = unused_variables(settings, request)
+    return Prepared(new_id(), draft, addressed, data, report, record, notes)
+
+
+def unused_variables(settings: Settings, request: SendRequest) -> tuple[str, ...]:
+    """A `--var KEY=...` the template never uses (a typo, most often), named with the nearest one it does."""
+    import difflib
+
+    given = [pair.partition("=")[0].strip() for pair in request.pairs]
+    if not given:
+        return ()
+    used = template_variables_used(settings.templates_dir, request.template)
+    notes = []
+    for key in given:
+        if key in used:
+            continue
+        near = difflib.get_close_matches(key, sorted(used), n=1)
+        spelled = (f"--{near[0]}" if near[0] in FLAG_VARIABLES else f"--var {near[0]}=...") if near else ""
+        hint = f": did you mean {spelled}?" if near else ""
+        notes.append(f"--var {key}=... is not used by the template '{request.template}'{hint}")
+    return tuple(notes)
 
 
 def body_digest(body: str) -> str:

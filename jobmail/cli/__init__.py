@@ -44,7 +44,10 @@ SUMMARIES = {
     "outbox": "list scheduled messages; cancel one, send one now, or run the scheduled sends",
 }
 
-EPILOG = """exit codes: 0 sent or queued, 1 the send failed, 2 bad input or config,
+EPILOG = """global options, before or after COMMAND: --env-file PATH (settings file; default: .env here),
+--debug (log each step, never secrets)
+
+exit codes: 0 sent or queued, 1 the send failed, 2 bad input or config,
 3 outcome unknown (check your Sent folder), 130 interrupted (Ctrl-C),
 143 stopped (SIGTERM: kill, systemctl stop), 129 hang-up (the terminal closed)"""
 
@@ -94,6 +97,24 @@ def _joined_negative_times(argv: list[str]) -> list[str]:
     return joined
 
 
+def _globals_after_command(argv: list[str]) -> list[str]:
+    """`send.py --env-file x.env send ...` (global options first, as git and docker take them): those options
+    moved after the command, where every command's parser reads them."""
+    moved: list[str] = []
+    index = 0
+    while index < len(argv) and argv[index] not in COMMANDS:
+        arg = argv[index]
+        if arg == "--env-file" and index + 1 < len(argv):
+            moved += argv[index : index + 2]
+            index += 2
+        elif arg.startswith("--env-file=") or arg == "--debug":
+            moved.append(arg)
+            index += 1
+        else:
+            break
+    return argv[index:] + moved if moved else argv
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; Ctrl-C, SIGTERM and a hang-up stop it the same way (jobmail.interrupts)."""
     with interrupts.handled():
@@ -112,7 +133,7 @@ def _stopped(exc: BaseException) -> str:
 
 def _main(argv: list[str] | None) -> int:
     _never_fail_on_encoding()
-    argv = _joined_negative_times(sys.argv[1:] if argv is None else list(argv))
+    argv = _globals_after_command(_joined_negative_times(sys.argv[1:] if argv is None else list(argv)))
     first = argv[0] if argv else None
     parser = build_parser(only=first) if first in COMMANDS else build_parser(listing_only=True)
     args = parser.parse_args(argv)

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     from jobmail import settings as config
     from jobmail.app.requests import template_variables
+    from jobmail.app.sending import unused_variables
     from jobmail.cli import views
     from jobmail.message.compose import render
     from jobmail.message.etiquette import check, check_timing
@@ -56,10 +57,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 "no sender name to check the sign-off against: set FROM_NAME in .env or pass --sender-name"
             )
         variables["sender_name"] = sender
-        draft = render(settings.templates_dir, args.template, variables)
+        draft = render(settings.templates_dir, args.template, variables, fill_missing=True)
         subject, body, language = draft.subject, draft.body, draft.language
+        if draft.filled:
+            shown = ", ".join(f"[{name}]" for name in draft.filled)
+            console.out(f"note: no value given for {', '.join(draft.filled)}: shown as {shown}; the rest is checked")
+        for note in unused_variables(settings, request_from(args, dates)):
+            console.out(f"warning: {note}")
     sender = args.sender_name or sender
     report = check(subject, body, sender, language)
+    if not args.file:
+        report = in_template_lines(report, settings.templates_dir, args.template, body, draft.filled)
     if dates:  # step 2 on the facts given: a message checked now is sent now
         report = check_timing(report, now, **dates)
     console.verbatim(f"Subject: {subject}")
@@ -69,6 +77,27 @@ def run(args: argparse.Namespace, console: Console) -> int:
     errors, warnings = len(report.errors), len(report.warnings)
     console.out(f"{errors} error(s), {warnings} warning(s)" + (": errors block a send" if errors else ""))
     return EXIT_BAD_INPUT if errors else EXIT_OK
+
+
+def in_template_lines(report, templates_dir: Path, name: str, body: str, filled: tuple[str, ...]):
+    """The report with each finding's body line replaced by the template file's own line, and without the
+    placeholders lint put in for values not given."""
+    from dataclasses import replace
+
+    from jobmail.message.compose import TEXT_SUFFIX, template_line
+
+    stand_ins = tuple(f"[{name}]" for name in filled)
+    path = templates_dir / (name + TEXT_SUFFIX)
+    findings = []
+    for finding in report.findings:
+        if finding.rule == "placeholder" and any(s in finding.message for s in stand_ins):
+            continue
+        line = template_line(templates_dir, name, body, finding.line) if finding.line else None
+        if line is not None:
+            message = finding.message.replace(f"line {finding.line}:", f"{path}, line {line}:", 1)
+            finding = replace(finding, line=line, message=message)
+        findings.append(finding)
+    return replace(report, findings=tuple(findings))
 
 
 def read_eml(path: Path) -> tuple[str, str, str, str]:

@@ -67,6 +67,8 @@ def retry_reporter(console: Console) -> OnEvent:
 def print_summary(console: Console, prepared: Prepared) -> None:
     for line in views.summary_lines(prepared):
         console.verbatim(line)
+    for note in prepared.notes:
+        console.out(f"warning: {note}")
 
 
 def stop_on_guide_errors(prepared: Prepared, force: bool) -> None:

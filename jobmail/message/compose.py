@@ -35,13 +35,19 @@ def list_templates(templates_dir: Path) -> list[str]:
     return sorted(p.name[: -len(TEXT_SUFFIX)] for p in templates_dir.glob("*" + TEXT_SUFFIX))
 
 
-def render(templates_dir: Path, name: str, variables: dict[str, object]) -> Draft:
-    """Render NAME.txt.j2 (and NAME.html.j2 when present) into a Draft, or raise TemplateError."""
+def render(templates_dir: Path, name: str, variables: dict[str, object], fill_missing: bool = False) -> Draft:
+    """Render NAME.txt.j2 (and NAME.html.j2 when present) into a Draft, or raise TemplateError. With
+    `fill_missing`, a variable not given is shown as [name] (and listed in Draft.filled) instead."""
     text_path = _template_path(templates_dir, name)
-    text = _render_file(templates_dir, text_path.name, name, variables)
+    filled: dict[str, int | None] = {}
+    text = _render_file(templates_dir, text_path.name, name, variables, filled if fill_missing else None)
     headers, body = _split_headers(text, text_path)
     html_path = templates_dir / (name + HTML_SUFFIX)
-    html = _render_file(templates_dir, html_path.name, name, variables) if html_path.is_file() else None
+    html = (
+        _render_file(templates_dir, html_path.name, name, variables, filled if fill_missing else None)
+        if html_path.is_file()
+        else None
+    )
     if not body.strip():
         raise InputError(f"template '{name}' renders an empty body: write the message below the header block")
     if "subject" not in headers:
@@ -53,7 +59,7 @@ def render(templates_dir: Path, name: str, variables: dict[str, object]) -> Draf
     if reply_to:
         reply_to = normalize_address(reply_to, "Reply-To")
     language = headers.get("language", "en").strip().lower() or "en"
-    return Draft(name, subject, body, html, cc, reply_to, language)
+    return Draft(name, subject, body, html, cc, reply_to, language, tuple(filled))
 
 
 def _template_path(templates_dir: Path, name: str) -> Path:
@@ -80,23 +86,84 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
     )
 
 
-def _render_file(templates_dir: Path, filename: str, name: str, variables: dict[str, object]) -> str:
+MAX_MISSING = 40  # variables collected in one message before giving up
+
+
+def _render_file(
+    templates_dir: Path, filename: str, name: str, variables: dict[str, object], filled: dict | None = None
+) -> str:
+    """Render one template file. Every variable it needs and was not given is named in one error, with
+    the template file's own line where each is first used; or, given `filled`, shown as [name] and
+    recorded there."""
     path = templates_dir / filename
-    try:
-        return _environment(templates_dir).get_template(filename).render(**variables)
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"{path}, line {exc.lineno}: template syntax error: {exc.message}") from None
-    except jinja2.UndefinedError as exc:
-        found = _UNDEFINED.search(str(exc.message))
-        if found:
-            var = found.group(1)
-            how = f'--{var} "..."' if var in FLAG_VARIABLES else f'--var {var}="..."'
-            raise TemplateError(f"template '{name}' needs the variable '{var}': add {how} to the command") from None
-        raise TemplateError(f"{path}: {exc.message}") from None
-    except UnicodeDecodeError:
-        raise TemplateError(f"{path} is not UTF-8 text: save it as UTF-8") from None
-    except jinja2.TemplateError as exc:
-        raise TemplateError(f"{path}: {exc}") from None
+    missing: dict[str, int | None] = {}
+    trial = dict(variables)
+    while True:
+        try:
+            text = _environment(templates_dir).get_template(filename).render(**trial)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{path}, line {exc.lineno}: template syntax error: {exc.message}") from None
+        except jinja2.UndefinedError as exc:
+            found = _UNDEFINED.search(str(exc.message))
+            if not found or found.group(1) in missing or len(missing) >= MAX_MISSING:
+                if missing:
+                    break
+                raise TemplateError(f"{path}, line {_template_line(exc, path)}: {exc.message}") from None
+            missing[found.group(1)] = _template_line(exc, path)
+            trial[found.group(1)] = _Stand_in(f"[{found.group(1)}]" if filled is not None else found.group(1))
+            continue
+        except UnicodeDecodeError:
+            raise TemplateError(f"{path} is not UTF-8 text: save it as UTF-8") from None
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"{path}: {exc}") from None
+        if not missing:
+            return text
+        if filled is not None:
+            filled.update(missing)
+            return text
+        break
+    named = ", ".join(f"'{var}' (line {line})" if line else f"'{var}'" for var, line in missing.items())
+    how = " ".join(f'--{var} "..."' if var in FLAG_VARIABLES else f'--var {var}="..."' for var in missing)
+    noun = "the variable" if len(missing) == 1 else "the variables"
+    raise TemplateError(f"template '{name}' ({path}) needs {noun} {named}: add {how} to the command")
+
+
+class _Stand_in(str):  # noqa: N801
+    """A missing variable's stand-in while the others are looked for: text, and an empty mapping/list."""
+
+    def __getattr__(self, attr: str) -> _Stand_in:
+        return _Stand_in(attr)
+
+    def __getitem__(self, key: object) -> _Stand_in:
+        return _Stand_in(str(key))
+
+
+def _template_line(exc: BaseException, path: Path) -> int | None:
+    """The line of the template file where a rendering error happened (Jinja2 maps it into the traceback)."""
+    wanted = str(path)
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == wanted:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def template_variables_used(templates_dir: Path, name: str) -> set[str]:
+    """Every variable NAME's text and HTML templates refer to (for a --var the template never uses)."""
+    from jinja2 import meta
+
+    env = _environment(templates_dir)
+    names: set[str] = set()
+    for suffix in (TEXT_SUFFIX, HTML_SUFFIX):
+        file = templates_dir / (name + suffix)
+        if file.is_file():
+            try:
+                names |= meta.find_undeclared_variables(env.parse(file.read_text(encoding="utf-8")))
+            except (jinja2.TemplateError, OSError, UnicodeDecodeError):
+                continue
+    return names
 
 
 def _split_headers(text: str, path: Path) -> tuple[dict[str, str], str]:
@@ -255,3 +322,30 @@ def with_signature(draft: Draft, signature: str) -> Draft:
         block = "<p>" + "<br>\n".join(escape(line) for line in signature.split("\n")) + "</p>\n"
         html = html.replace("</body>", block + "</body>", 1) if "</body>" in html else html + block
     return replace(draft, body=body, html=html)
+
+
+_TEMPLATE_CODE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
+
+
+def template_line(templates_dir: Path, name: str, body: str, body_line: int) -> int | None:
+    """The line of NAME.txt.j2 that a line of the rendered body came from (its fixed text matched), so that
+    a finding points where the user edits; None when no line of the template matches well."""
+    import difflib
+
+    lines = body.splitlines()
+    if not 1 <= body_line <= len(lines) or not lines[body_line - 1].strip():
+        return None
+    target = lines[body_line - 1].strip()
+    try:
+        source = (templates_dir / (name + TEXT_SUFFIX)).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    best, found = 0.0, None
+    for number, text in enumerate(source, start=1):
+        fixed = " ".join(_TEMPLATE_CODE.sub(" ", text).split())
+        if not fixed:
+            continue
+        ratio = difflib.SequenceMatcher(None, fixed, target, autojunk=False).ratio()
+        if ratio > best:
+            best, found = ratio, number
+    return found if best >= 0.5 else None

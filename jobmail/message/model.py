@@ -22,6 +22,7 @@ class Draft:
     cc: tuple[str, ...] = ()
     reply_to: str = ""
     language: str = "en"
+    filled: tuple[str, ...] = ()  # variables given no value, shown as [name] (lint without values)
 
 
 @dataclass(frozen=True)
