@@ -223,6 +223,11 @@ def _pick_env_file(env_file: str | os.PathLike | None) -> str | None:
     return os.path.realpath(path)
 
 
+def read_values(path: str) -> dict[str, str]:
+    """The KEY=value settings of a file as written (setup's defaults on a re-run); raises ConfigError."""
+    return {key: value for _, key, value in _read_env_file(path)}
+
+
 def _read_env_file(path: str) -> list[tuple[int, str, str]]:
     """(line, key, value) for each setting in the file, in order."""
     try:

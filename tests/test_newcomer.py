@@ -3,7 +3,14 @@ loopback server, with the usual mistakes."""
 
 from __future__ import annotations
 
-from conftest import WITHDRAW_ARGS
+import os
+import sys
+
+import pytest
+from conftest import USERNAME, WITHDRAW_ARGS
+from test_interrupts import read_until, rest_of, start_at_terminal
+
+from jobmail.loopback import LOOPBACK
 
 
 def test_global_options_go_before_the_command_too(make_account, password):
@@ -53,3 +60,61 @@ def test_all_missing_variables_in_one_line_with_the_template_lines(make_account)
     assert result.returncode == 2
     assert "needs the variables 'position' (line 1), 'company' (line 13)" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- setup at a terminal ---------------------------------------------------------------------------------
+
+pty_only = pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is POSIX")
+
+
+def answer(fd: int, prompt: str, text: str) -> str:
+    shown = read_until(fd, prompt)
+    os.write(fd, (text + "\n").encode())
+    return shown
+
+
+@pty_only
+def test_setup_without_a_keyring_offers_the_choices_before_any_question(make_account, ca_file, password):
+    account = make_account("starttls")
+    new_env = account.home / "new.env"
+    account.env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"  # no usable keyring here
+    process, fd = start_at_terminal(account, "setup", "--env-file", str(new_env))
+    shown = answer(fd, "Which one?", "2")
+    assert "Your email address" not in shown  # the keyring is settled first
+    assert "1. A Secret Service" in shown and "2. A file in your home folder" in shown
+    assert f"{sys.executable} " in shown  # commands name the interpreter actually running
+    answer(fd, "Your email address", USERNAME)
+    answer(fd, "Your name", "Alex Example")
+    answer(fd, "SMTP server: ", LOOPBACK)
+    answer(fd, "Port", str(account.server.port))
+    answer(fd, "Security", "starttls")
+    answer(fd, "SMTP_CA_FILE", str(ca_file))
+    answer(fd, "Login name", "")
+    answer(fd, "Password for", password)
+    answer(fd, "Again", password)
+    rest = rest_of(fd, process)
+    assert process.returncode == 0, rest
+    assert "The account works" in rest
+    assert "KEYRING_BACKEND=keyrings.alt.file.PlaintextKeyring" in new_env.read_text(encoding="utf-8")
+
+
+@pty_only
+def test_setup_again_proposes_the_files_values_and_keeps_the_stored_password(make_account, ca_file, password):
+    account = make_account("starttls")
+    account.store_password(password)
+    before = account.env_file.read_text(encoding="utf-8")
+    process, fd = start_at_terminal(account, "setup", "--env-file", str(account.env_file))
+    answer(fd, "Replace it?", "y")
+    answer(fd, f"Your email address [{USERNAME}]", "")
+    answer(fd, "Your name, as you sign your emails [Alex Example]", "")
+    assert "SMTP server [" in answer(fd, f"[{LOOPBACK}]", "")
+    answer(fd, f"Port [{account.server.port}]", "")
+    answer(fd, "[starttls]", "")
+    answer(fd, f"[{ca_file}]", "")
+    answer(fd, "Login name", "")
+    answer(fd, "Keep it? [Y/n]", "")
+    rest = rest_of(fd, process)
+    assert process.returncode == 0, rest
+    assert "Kept the password already stored" in rest and "The account works" in rest
+    assert "Password for" not in rest
+    assert f"SMTP_PORT={account.server.port}" in account.env_file.read_text(encoding="utf-8") and before

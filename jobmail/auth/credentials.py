@@ -45,14 +45,37 @@ def _platform_choice(platform: str) -> str:
     )
 
 
+KEYRINGS_ALT = "keyrings.alt==5.0.2"  # the release the tests run with (requirements-dev.txt)
+
+
+def this_python() -> str:
+    """The interpreter running now, as a command line names it: a bare `pip` or `python` may be another
+    Python's (a virtual environment not activated)."""
+    path = sys.executable or "python"
+    if os.name == "nt":
+        return f'"{path}"' if " " in path else path
+    import shlex
+
+    return shlex.quote(path)
+
+
+def send_py() -> str:
+    """`<this python> <path of send.py>`: the command that runs this program with this interpreter."""
+    import shlex
+
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "send.py")
+    return f"{this_python()} {script if os.name == 'nt' else shlex.quote(script)}"
+
+
+def install_file_backend_command() -> str:
+    return f"{this_python()} -m pip install {KEYRINGS_ALT}"
+
+
 def _file_choice() -> tuple[str | Command, ...]:
-    setup, password_set = keyring_commands()
     return (
-        "The file backend of keyrings.alt: `pip install keyrings.alt`, then run ",
-        setup,
-        f" (or add KEYRING_BACKEND={PLAINTEXT_BACKEND} to your .env and run ",
-        password_set,
-        ").",
+        f"The file backend of keyrings.alt: `{install_file_backend_command()}`, then run "
+        f"`{send_py()} setup --keyring-backend {PLAINTEXT_BACKEND}` (or add KEYRING_BACKEND={PLAINTEXT_BACKEND} "
+        f"to your .env and run `{send_py()} password set`).",
     )
 
 

@@ -157,6 +157,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     out = console.out
     env_path = Path(args.env_file or DEFAULT_ENV_FILE)
     tty = sys.stdin.isatty()
+    existing = _existing_values(env_path)  # a re-run: the file's values are the defaults, its keyring is used
+    if not args.keyring_backend and existing.get("KEYRING_BACKEND"):
+        args.keyring_backend = existing["KEYRING_BACKEND"]
+    args.existing = existing
     answers = Answers(
         console,
         tty=tty,
@@ -174,6 +178,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
     # machine that asks for no login) needs no keyring; any other server stops as soon as it is named.
     plain_local = args.security == "none" and not args.password_stdin
     no_backend = None if plain_local and not args.keyring_backend else backend_step(args.keyring_backend, os.environ)
+    if no_backend is not None and tty and not args.password_stdin and args.security is None:
+        settled = _settle_keyring(console, args)  # at a terminal: before any question
+        if settled is None:
+            out("Nothing was written.")
+            return no_backend.exit_code
+        if settled:
+            args.keyring_backend = settled
+            no_backend = backend_step(settled, os.environ)
+            if no_backend is not None:
+                return stop(no_backend)
     if no_backend is not None:
         if args.security is not None or args.password_stdin or args.keyring_backend:
             return stop(no_backend)
@@ -218,6 +232,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         )
         if args.keyring_backend:  # named on purpose: kept for a later `password set`
             values = {**values, "KEYRING_BACKEND": backend_name(args.keyring_backend)}
+    elif _keep_stored_password(console, args, tty, settings):
+        backend = backend_name(args.keyring_backend)
+        out(f"Kept the password already stored for {settings.smtp_username} at {settings.smtp_host} in {backend}.")
+        values = {**values, "KEYRING_BACKEND": backend}
     else:
         password = _read_password(console, args, tty, f"Password for {settings.smtp_username} at {settings.smtp_host}")
         backend = account.store_password(settings, password, args.keyring_backend)
@@ -247,6 +265,90 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return code
 
 
+def _keep_stored_password(console: Console, args: argparse.Namespace, tty: bool, settings) -> bool:
+    """At a terminal, a password already stored for this server and username (another settings file for
+    the same account, or a re-run) is offered to keep; Enter keeps it."""
+    from jobmail.auth.credentials import has_password
+
+    if args.password_stdin or not tty:
+        return False
+    if not has_password(settings.smtp_host, settings.smtp_username, args.keyring_backend):
+        return False
+    try:
+        answer = input(
+            f"A password for {settings.smtp_username} at {settings.smtp_host} is already in the keyring. "
+            "Keep it? [Y/n]: "
+        )
+    except EOFError:
+        return True
+    return answer.strip().lower() not in ("n", "no")
+
+
+def _existing_values(env_path) -> dict[str, str]:
+    """The values of a settings file already there (a re-run of setup), or {} when there is none or it
+    cannot be read (setup then asks as for a new one)."""
+    from jobmail.errors import ConfigError
+    from jobmail.settings import read_values
+
+    if not env_path.is_file():
+        return {}
+    try:
+        return read_values(str(env_path))
+    except ConfigError:
+        return {}
+
+
+def _settle_keyring(console: Console, args: argparse.Namespace) -> str | None:
+    """No usable keyring: the choices, before any question. Returns the backend to use, "" to go on
+    without one (a server on this machine), or None to stop. Nothing is installed without a yes."""
+    import importlib.util
+
+    from jobmail.auth.credentials import (
+        FILE_CAVEAT,
+        PLAINTEXT_BACKEND,
+        _platform_choice,
+        install_file_backend_command,
+        send_py,
+    )
+    from jobmail.cli.prompts import choose
+
+    out = console.out
+    have_alt = importlib.util.find_spec("keyrings") is not None and importlib.util.find_spec("keyrings.alt") is not None
+    out("No usable keyring here, and the password (or sign-in) needs one. Choose:")
+    out(f"  1. {_platform_choice(sys.platform)} Then run `{send_py()} setup` again.")
+    install = "" if have_alt else f" (first installs it: `{install_file_backend_command()}`)"
+    out(f"  2. A file in your home folder (keyrings.alt's file backend){install}. {FILE_CAVEAT}")
+    out("  3. No keyring: only for a test server on this machine that asks for no login (SMTP_SECURITY=none).")
+    console.flush()
+    picked = choose("Which one?", {"1": "1", "2": "2", "3": "3"}, "1")
+    if picked == "1":
+        out(f"Set it up, then run `{send_py()} setup` again.")
+        return None
+    if picked == "3":
+        args.security = args.security or None
+        return ""
+    if not have_alt:
+        answers = Answers(console, tty=True, can_ask=True, flag_mode=False)
+        if not answers.confirm(f"Install keyrings.alt now with `{install_file_backend_command()}`?"):
+            out(f"Not installed. Run `{install_file_backend_command()}` yourself, then `{send_py()} setup` again.")
+            return None
+        import subprocess
+
+        done = subprocess.run([sys.executable, "-m", "pip", "install", _alt_requirement()], check=False)
+        importlib.invalidate_caches()
+        if done.returncode != 0 or importlib.util.find_spec("keyrings.alt") is None:
+            out(f"The install failed (exit {done.returncode}): see pip's words above. Nothing was written.")
+            return None
+    out(f"Using {PLAINTEXT_BACKEND}: KEYRING_BACKEND in the settings file will say so.")
+    return PLAINTEXT_BACKEND
+
+
+def _alt_requirement() -> str:
+    from jobmail.auth.credentials import KEYRINGS_ALT
+
+    return KEYRINGS_ALT
+
+
 class _NoKeyring(Exception):
     """Raised while asking, once the server named needs a login that no keyring can serve."""
 
@@ -264,9 +366,14 @@ def ask_account(
     from jobmail.settings import DEFAULT_PORTS, SECURITY_MODES
 
     out = console.out
+    existing: dict[str, str] = getattr(args, "existing", {}) or {}
 
     address = answers.get(
-        "Your email address", "--address", args.address, parse=lambda t: normalize_address(t, "address")
+        "Your email address",
+        "--address",
+        args.address,
+        existing.get("FROM_ADDRESS", ""),
+        parse=lambda t: normalize_address(t, "address"),
     )
 
     def parse_name(text: str) -> str:
@@ -275,7 +382,11 @@ def ask_account(
             raise InputError("the name is empty: give the name you sign your emails with")
         return text.strip()
 
-    name = answers.get("Your name, as you sign your emails", "--name", args.name, parse=parse_name)
+    name = answers.get(
+        "Your name, as you sign your emails", "--name", args.name, existing.get("FROM_NAME", ""), parse=parse_name
+    )
+    if address.lower() != existing.get("FROM_ADDRESS", "").strip().lower():
+        existing = {}  # another account: the old file's server settings are not its defaults
     proposed = providers.for_address(address)
     if proposed is not None and args.host is None:
         _show(console, proposed)
@@ -294,7 +405,9 @@ def ask_account(
             raise InputError("the SMTP server is empty: give a host name like smtp.example.com")
         return host
 
-    host = answers.get("SMTP server", "--host", args.host, proposed.host if proposed else "", parse_host)
+    host = answers.get(
+        "SMTP server", "--host", args.host, existing.get("SMTP_HOST") or (proposed.host if proposed else ""), parse_host
+    )
     on_host(host)
     chosen = providers.for_host(host) or (proposed if proposed is not None and host == proposed.host else None)
     if chosen is not None and (chosen is not proposed or args.host is not None):
@@ -302,9 +415,11 @@ def ask_account(
     if chosen is not None and args.port is None and args.security is None:
         port, security = str(chosen.port), chosen.security
     else:
-        default_port = str(DEFAULT_PORTS[args.security or (proposed.security if proposed else "starttls")])
+        default_port = existing.get("SMTP_PORT") or str(
+            DEFAULT_PORTS[args.security or (proposed.security if proposed else "starttls")]
+        )
         port = answers.get("Port", "--port", args.port, default_port, parse_port)
-        default_security = args.security or ("ssl" if port == "465" else "starttls")
+        default_security = args.security or existing.get("SMTP_SECURITY") or ("ssl" if port == "465" else "starttls")
         security = answers.get(
             f"Security ({', '.join(SECURITY_MODES)})",
             "--security",
@@ -318,10 +433,17 @@ def ask_account(
     elif security != "none" and (chosen is None or chosen.ca_file):  # none: no TLS, so no certificate
         what = "Bridge's exported certificate" if chosen is not None else "An extra certificate to trust"
         ca_file = answers.get(
-            f"{what} (SMTP_CA_FILE: a PEM file; Enter for none)", "--ca-file", None, "", parse_ca_file, optional=True
+            f"{what} (SMTP_CA_FILE: a PEM file; Enter for none)",
+            "--ca-file",
+            None,
+            existing.get("SMTP_CA_FILE", ""),
+            parse_ca_file,
+            optional=True,
         )
-    username = answers.get("Login name", "--username", args.username, address, _one_line("username"))
-    oauth_values = _ask_sign_in(console, args, answers, chosen)
+    username = answers.get(
+        "Login name", "--username", args.username, existing.get("SMTP_USERNAME") or address, _one_line("username")
+    )
+    oauth_values = _ask_sign_in(console, args, answers, chosen, existing)
     values = {
         "SMTP_HOST": host,
         "SMTP_SECURITY": security,
@@ -336,10 +458,12 @@ def ask_account(
     return values
 
 
-def _ask_sign_in(console: Console, args: argparse.Namespace, answers: Answers, chosen: Provider | None) -> dict:
+def _ask_sign_in(
+    console: Console, args: argparse.Namespace, answers: Answers, chosen: Provider | None, existing: dict[str, str]
+) -> dict:
     """SMTP_AUTH and, for oauth2, the OAUTH_* keys: offered where the provider takes an OAuth sign-in."""
     preset = chosen.oauth if chosen is not None else ""
-    if args.auth is None and not preset:
+    if args.auth is None and not preset and existing.get("SMTP_AUTH", "password") != "oauth2":
         return {"SMTP_AUTH": "password"}
 
     def parse_auth(text: str) -> str:
@@ -348,28 +472,30 @@ def _ask_sign_in(console: Console, args: argparse.Namespace, answers: Answers, c
             raise InputError("answer password or oauth2")
         return auth
 
-    default = "oauth2" if chosen is not None and chosen.oauth_only else "password"
+    default = existing.get("SMTP_AUTH") or ("oauth2" if chosen is not None and chosen.oauth_only else "password")
     auth = answers.get("Log in with (password, oauth2)", "--auth", args.auth, default, parse_auth)
     if auth == "password":
         return {"SMTP_AUTH": "password"}
-    provider = args.oauth_provider or preset or "custom"
+    provider = args.oauth_provider or existing.get("OAUTH_PROVIDER") or preset or "custom"
     if provider == "custom":
         console.out(
             "For a server other than Microsoft's or Google's, set OAUTH_PROVIDER=custom and the OAUTH_*_URL keys "
             "in the settings file afterwards (see config.example.env)."
         )
     console.out(
-        "OAuth needs an app registration of your own (free; the README's \"Sign in with Microsoft or Google\" "
+        'OAuth needs an app registration of your own (free; the README\'s "Sign in with Microsoft or Google" '
         "shows how): its client ID is asked next."
     )
-    client_id = answers.get("OAuth client ID", "--client-id", args.client_id, "", _one_line("client ID"))
+    client_id = answers.get(
+        "OAuth client ID", "--client-id", args.client_id, existing.get("OAUTH_CLIENT_ID", ""), _one_line("client ID")
+    )
     values = {"SMTP_AUTH": "oauth2", "OAUTH_PROVIDER": provider, "OAUTH_CLIENT_ID": client_id}
     if provider == "microsoft":
         values["OAUTH_TENANT"] = answers.get(
             "Microsoft tenant (common, consumers, organizations, or your tenant id)",
             "--tenant",
             args.tenant,
-            "common",
+            existing.get("OAUTH_TENANT") or "common",
             _one_line("tenant"),
         )
     return values
