@@ -35,16 +35,30 @@ def _plain_address(text: str) -> str | None:
     return f"{local}@{domain}"
 
 
-def normalize_address(text: str, field: str) -> str:
+# RFC 2606 / RFC 6761 names for testing: no real server delivers there, a server on this machine may.
+TEST_DOMAINS = ("test", "example", "invalid", "localhost")
+
+
+def normalize_address(text: str, field: str, *, test_domains: bool = False) -> str:
     """Return the address in the ASCII form a mail server accepts, or raise InputError naming the field.
 
     Syntax only (email-validator, no DNS look-up). A non-ASCII domain is converted to its IDNA form;
-    a non-ASCII local part is refused, since many servers do not accept it.
+    a non-ASCII local part is refused, since many servers do not accept it. `test_domains`: the
+    special-use test names (`acme.test`, `x.localhost`) are accepted (the server is on this machine).
     """
     check_header_value(text, field)
     plain = _plain_address(text.strip())
     if plain is not None:
         return plain
+    found = _PLAIN_ADDRESS.fullmatch(text.strip())
+    tld = found.group(2).rpartition(".")[2].lower() if found else ""
+    if found and tld in TEST_DOMAINS:
+        if test_domains:
+            return f"{found.group(1)}@{found.group(2).lower()}"
+        raise InputError(
+            f"{field}: {text.strip()!r} is at .{tld}, a name reserved for testing (RFC 2606): no real server "
+            "delivers there; use it only with a server on this machine (SMTP_HOST=127.0.0.1), or give a real address"
+        )
     from email_validator import EmailNotValidError, validate_email
 
     try:
@@ -67,6 +81,38 @@ def normalize_message_id(text: str, field: str) -> str:
             "email, like <CAB1234@mail.example.com>"
         )
     return value
+
+
+# The big providers' domains, for a likely misspelling ("gmial.com"): a warning, never a refusal.
+COMMON_DOMAINS = (
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "protonmail.com",
+    "proton.me",
+    "gmx.com",
+    "gmx.net",
+    "fastmail.com",
+    "zoho.com",
+)
+
+
+def likely_typo(address: str) -> str | None:
+    """The big provider's domain an address's domain looks like a misspelling of, or None."""
+    import difflib
+
+    domain = address.rpartition("@")[2].lower()
+    if domain in COMMON_DOMAINS or "." not in domain:
+        return None
+    near = difflib.get_close_matches(domain, COMMON_DOMAINS, n=1, cutoff=0.8)
+    return near[0] if near else None
 
 
 def check_header_value(text: str, field: str) -> None:

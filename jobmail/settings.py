@@ -299,7 +299,7 @@ def _why_unparsed(line: str) -> str:
     if sep and value[:1] in "'\"" and (value.count(value[0]) % 2 == 1 or value.count(value[0]) > 2):
         return (
             f"unbalanced quote in the value of {key.strip()}: put double quotes around a value with an apostrophe "
-            "(FROM_NAME=\"Seán O'Brien\")"
+            '(FROM_NAME="Seán O\'Brien")'
         )
     if sep:
         return "cannot parse this line: write it as KEY=value"
@@ -333,7 +333,9 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
     from_address = values["FROM_ADDRESS"].strip()
     if from_address:
         try:
-            from_address = normalize_address(from_address, "FROM_ADDRESS")
+            from_address = normalize_address(
+                from_address, "FROM_ADDRESS", test_domains=bool(host) and is_loopback(host)
+            )
         except InputError as exc:
             raise ConfigError(str(exc).rstrip("."), key="FROM_ADDRESS") from None  # load() says where it was set
     ca_text = values["SMTP_CA_FILE"].strip()
@@ -444,7 +446,7 @@ def _oauth(values: dict[str, str]) -> dict[str, str]:
         if missing:
             raise ConfigError(
                 f"SMTP_AUTH=oauth2 needs {missing}: see config.example.env and the README's \"Sign in with "
-                "Microsoft or Google\" (or set OAUTH_TOKEN_COMMAND to use your own token helper)",
+                'Microsoft or Google" (or set OAUTH_TOKEN_COMMAND to use your own token helper)',
                 key=missing,
             )
     return {

@@ -510,7 +510,7 @@ BAD_INPUT = [
     # (id, argv, extra .env lines, what the message must say)
     ("to-invalid", cmd(to="jordan.lee@"), {}, "--to"),
     ("to-crlf", cmd(to=f"{TO}\r\n{EVIL}"), {}, "--to contains a line break"),
-    ("to-display-name", cmd(to=f"Jordan <{TO}>"), {}, "--to"),
+    ("to-display-name-unclosed", cmd(to=f"Jordan <{TO}"), {}, "--to"),
     ("cc-invalid", cmd("--cc", "hr at acme"), {}, "--cc"),
     ("reply-to-invalid", cmd("--reply-to", "me@@example.com"), {}, "--reply-to"),
     ("in-reply-to-lf", cmd("--in-reply-to", f"<a@b>\n{EVIL}"), {}, "--in-reply-to"),

@@ -10,6 +10,7 @@ import pytest
 from conftest import USERNAME, WITHDRAW_ARGS
 from test_interrupts import read_until, rest_of, start_at_terminal
 
+from jobmail.errors import InputError
 from jobmail.loopback import LOOPBACK
 
 
@@ -118,3 +119,41 @@ def test_setup_again_proposes_the_files_values_and_keeps_the_stored_password(mak
     assert "Kept the password already stored" in rest and "The account works" in rest
     assert "Password for" not in rest
     assert f"SMTP_PORT={account.server.port}" in account.env_file.read_text(encoding="utf-8") and before
+
+
+# --- addresses ---------------------------------------------------------------------------------------
+
+
+def test_test_domains_pass_with_a_server_on_this_machine_and_names_are_kept(make_account, password):
+    account = make_account("starttls", FROM_ADDRESS="candidate@example.test", SMTP_USERNAME=USERNAME)
+    account.store_password(password)
+    args = [a if a != "jordan.lee@acme.example.com" else "Jordan Lee <hiring@acme.test>" for a in WITHDRAW_ARGS]
+    result = account.run(*args)
+    assert result.returncode == 0, result.stderr
+    (received,) = account.server.messages
+    assert received.rcpt_tos == ["hiring@acme.test"] and received.mail_from == "candidate@example.test"
+    assert b"\r\nTo: Jordan Lee <hiring@acme.test>\r\n" in received.data
+
+
+def test_a_test_domain_with_a_real_server_is_refused_saying_why():
+    from jobmail import settings as config
+    from jobmail.app.requests import SendRequest, envelope
+
+    settings = config.from_values({"SMTP_HOST": "smtp.example.com", "FROM_ADDRESS": "a@example.com"})
+    with pytest.raises(InputError, match=r"is at \.test, a name reserved for testing \(RFC 2606\)"):
+        envelope(SendRequest("withdraw", to=("hiring@acme.test",)), settings)
+
+
+def test_a_comma_typed_for_a_dot_is_reported_as_typed_with_a_guess(make_account):
+    result = make_account("starttls").run(*WITHDRAW_ARGS[:2], "--to", "hiring@example,com", *WITHDRAW_ARGS[4:])
+    assert result.returncode == 2
+    assert "'hiring@example,com' is not a valid email address: did you mean hiring@example.com?" in result.stderr
+
+
+def test_a_likely_misspelt_provider_domain_is_a_warning_not_a_refusal(make_account, password):
+    account = make_account("starttls")
+    account.store_password(password)
+    result = account.run(*WITHDRAW_ARGS, "--cc", "jordan@gmial.com")
+    assert result.returncode == 0, result.stderr
+    assert "warning: jordan@gmial.com: did you mean @gmail.com?" in result.stdout
+    assert account.server.messages[0].rcpt_tos == ["jordan.lee@acme.example.com", "jordan@gmial.com"]

@@ -303,7 +303,13 @@ def test_to_addresses_arrive_as_given_or_are_refused(site, to):
     msg = well_formed(got.data)
     shown = [a.addr_spec for a in msg["To"].addresses]
     assert shown == got.rcpt_tos
-    assert shown == list(dict.fromkeys(normalize_address(p, "--to") for p in to.split(",") if p.strip()))
+    if "<" in to:  # `Name <addr>`, the form mail programs copy: parsed as an address list
+        import email.utils
+
+        typed = [addr for _, addr in email.utils.getaddresses([to])]
+    else:
+        typed = [part for part in to.split(",") if part.strip()]
+    assert shown == list(dict.fromkeys(normalize_address(p, "--to", test_domains=True) for p in typed))
 
 
 @FEW
@@ -488,6 +494,8 @@ def test_the_fast_address_path_agrees_with_email_validator(local, labels, tld):
         valid = validate_email(address, check_deliverability=False, allow_smtputf8=False)
         expected = valid.ascii_email or valid.normalized
     except EmailNotValidError:
+        expected = None
+    if re.search(r"=\?.*\?=", address):  # encoded-word syntax: refused on purpose (it would be decoded)
         expected = None
     try:
         got = normalize_address(address, "--to")

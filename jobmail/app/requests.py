@@ -113,40 +113,77 @@ def check_highlight(text: str) -> str:
 
 
 def envelope(request: SendRequest, settings: Settings, original: Original | None = None) -> Envelope:
-    """Who it is from and to, each address checked and normalised (duplicates dropped, order kept). With
-    the recruiter's email (`original`): To is its Reply-To or From unless --to is given, and the thread's
-    ids go in In-Reply-To and References."""
-    to = _addresses(request.to, "--to")
+    """Who it is from and to, each address checked and normalised (duplicates dropped, order kept; a name
+    typed as `Jordan Lee <jordan@acme.example>` kept for the header). With the recruiter's email
+    (`original`): To is its Reply-To or From unless --to is given, and the thread's ids go in In-Reply-To
+    and References. The test domains (.test, .localhost ...) pass only with a server on this machine."""
+    from jobmail.settings import is_loopback
+
+    local = bool(settings.smtp_host) and is_loopback(settings.smtp_host)
+    names: dict[str, str] = {}
+    to = _addresses(request.to, "--to", names, local)
     if not to and original is not None and original.reply_address:
-        to = (normalize_address(original.reply_address, "the Reply-To or From of --reply-to-message"),)
+        field = "the Reply-To or From of --reply-to-message"
+        to = (normalize_address(original.reply_address, field, test_domains=local),)
     if not to:
         raise InputError("--to is empty: give the recipient's address")
+    cc = _addresses(request.cc, "--cc", names, local)
+    reply_to = normalize_address(request.reply_to, "--reply-to", test_domains=local) if request.reply_to.strip() else ""
+    if original is not None and request.in_reply_to.strip():
+        raise InputError("--in-reply-to and --reply-to-message both name the thread: keep one")
     if original is not None:
-        if request.in_reply_to.strip():
-            raise InputError("--in-reply-to and --reply-to-message both name the thread: keep one")
-        return Envelope(
-            from_name=settings.from_name,
-            from_address=settings.from_address,
-            to=to,
-            cc=_addresses(request.cc, "--cc"),
-            reply_to=normalize_address(request.reply_to, "--reply-to") if request.reply_to.strip() else "",
-            in_reply_to=original.message_id,
-            bcc_self=request.bcc_self,
-            references=original.references,
-        )
+        in_reply_to, references = original.message_id, original.references
+    else:
+        in_reply_to = normalize_message_id(request.in_reply_to, "--in-reply-to") if request.in_reply_to.strip() else ""
+        references = ()
     return Envelope(
         from_name=settings.from_name,
         from_address=settings.from_address,
         to=to,
-        cc=_addresses(request.cc, "--cc"),
-        reply_to=normalize_address(request.reply_to, "--reply-to") if request.reply_to.strip() else "",
-        in_reply_to=(
-            normalize_message_id(request.in_reply_to, "--in-reply-to") if request.in_reply_to.strip() else ""
-        ),
+        cc=cc,
+        reply_to=reply_to,
+        in_reply_to=in_reply_to,
         bcc_self=request.bcc_self,
+        references=references,
+        names=tuple(names.items()),
     )
 
 
-def _addresses(values: tuple[str, ...], field: str) -> tuple[str, ...]:
-    parts = [part for value in values for part in value.split(",") if part.strip()]
-    return tuple(dict.fromkeys(normalize_address(part, field) for part in parts))
+def _addresses(values: tuple[str, ...], field: str, names: dict[str, str], local: bool) -> tuple[str, ...]:
+    """The addresses typed in each value (comma-separated, or `Name <addr>`), checked; an error quotes the
+    value as typed, with a guess where one is likely (`hiring@example,com`: hiring@example.com?)."""
+    import email.utils
+
+    found: list[str] = []
+    for value in values:
+        if "<" in value:
+            check_header_value(value, field)
+            pairs = email.utils.getaddresses([value])
+            if not pairs or any(not addr for _, addr in pairs) or value.count("<") != value.count(">"):
+                raise InputError(
+                    f"{field}: {value.strip()!r} is not an address: write it like 'Jordan Lee <jordan@acme.com>'"
+                )
+        else:
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            _no_comma_for_a_dot(parts, value, field)
+            pairs = [("", part) for part in parts]
+        for name, addr in pairs:
+            try:
+                address = normalize_address(addr, field, test_domains=local)
+            except InputError as exc:
+                if len(pairs) > 1 or value.strip() != addr.strip():
+                    raise InputError(f"{exc} (in {value.strip()!r})") from None
+                raise
+            if name.strip():
+                check_header_value(name, field)
+                names.setdefault(address, " ".join(name.split()))
+            found.append(address)
+    return tuple(dict.fromkeys(found))
+
+
+def _no_comma_for_a_dot(parts: list[str], value: str, field: str) -> None:
+    """`hiring@example,com`: a comma typed for the domain's dot, said as such (not as 'hiring@example')."""
+    for before, after in zip(parts, parts[1:], strict=False):
+        domain = before.rpartition("@")[2]
+        if "@" in before and "." not in domain and "@" not in after and after.isalpha():
+            raise InputError(f"{field}: {value.strip()!r} is not a valid email address: did you mean {before}.{after}?")

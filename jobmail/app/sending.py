@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from jobmail import interrupts, status
+from jobmail.addresses import likely_typo
 from jobmail.app.recovery import recover_interrupted
 from jobmail.app.requests import SendRequest, envelope, template_variables
 from jobmail.auth.credentials import get_password
@@ -100,8 +101,18 @@ def prepare(settings: Settings, request: SendRequest, now: datetime) -> Prepared
         "recipients": addressed.recipients,
         "body_sha256": body_digest(draft.body),
     }
-    notes = unused_variables(settings, request)
+    notes = unused_variables(settings, request) + misspelt_domains(addressed)
     return Prepared(new_id(), draft, addressed, data, report, record, notes)
+
+
+def misspelt_domains(addressed: Envelope) -> tuple[str, ...]:
+    """A recipient at a likely misspelling of a big provider's domain (jordan@gmial.com): said, not refused."""
+    notes = []
+    for address in (*addressed.to, *addressed.cc):
+        near = likely_typo(address)
+        if near:
+            notes.append(f"{address}: did you mean @{near}? (sent as typed; check the address)")
+    return tuple(notes)
 
 
 def unused_variables(settings: Settings, request: SendRequest) -> tuple[str, ...]:

@@ -373,7 +373,7 @@ def ask_account(
         "--address",
         args.address,
         existing.get("FROM_ADDRESS", ""),
-        parse=lambda t: normalize_address(t, "address"),
+        parse=lambda t: normalize_address(t, "address", test_domains=True),  # checked again once the server is known
     )
 
     def parse_name(text: str) -> str:

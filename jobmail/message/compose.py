@@ -232,9 +232,9 @@ def build_message(draft: Draft, envelope: Envelope, now: datetime, max_bytes: in
     # 7bit: a non-ASCII body goes out quoted-printable, safe on any path (no 8BITMIME needed)
     msg = EmailMessage(policy=SMTP.clone(cte_type="7bit"))
     msg.set_raw("From", _mailbox(envelope.from_name, envelope.from_address))
-    msg["To"] = ", ".join(envelope.to)
+    msg.set_raw("To", _recipients(envelope, envelope.to))
     if envelope.cc:
-        msg["Cc"] = ", ".join(envelope.cc)
+        msg.set_raw("Cc", _recipients(envelope, envelope.cc))
     if envelope.reply_to:
         msg["Reply-To"] = envelope.reply_to
     if draft.subject.isascii():
@@ -258,6 +258,11 @@ def build_message(draft: Draft, envelope: Envelope, now: datetime, max_bytes: in
             "shorten it, or raise MAX_MESSAGE_KB in .env"
         )
     return msg
+
+
+def _recipients(envelope: Envelope, addresses: tuple[str, ...]) -> str:
+    """`Jordan Lee <jordan@acme.example>, hr@acme.example`: each with the name it was typed with."""
+    return ",\r\n ".join(_mailbox(envelope.display(a), a) if envelope.display(a) else a for a in addresses)
 
 
 def _encoded(text: str, header_name: str) -> str:

@@ -37,6 +37,11 @@ class Envelope:
     in_reply_to: str = ""
     bcc_self: bool = False
     references: tuple[str, ...] = ()  # the thread's Message-IDs, oldest first (default: in_reply_to alone)
+    names: tuple[tuple[str, str], ...] = ()  # (address, display name) for a recipient typed with a name
+
+    def display(self, address: str) -> str:
+        """The recipient's display name as typed (`Jordan Lee <jordan@...>`), or ""."""
+        return dict(self.names).get(address, "")
 
     @property
     def recipients(self) -> list[str]:
