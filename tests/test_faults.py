@@ -770,3 +770,93 @@ def test_a_send_killed_between_retries_is_settled_as_failed_by_the_next_log(faul
     assert [r["status"] for r in account.records()][-2:] == ["retrying", "failed"]
     assert "failed" in shown.stdout
     assert server.messages == []
+
+
+# -- hostile servers (#17): a password quoted in a success reply, endless and dripping replies -----------
+
+
+def quoted_password_account(fault_account, tls_context, secret: str, **faults: str) -> FaultAccount:
+    server = FaultServer(tls=tls_context, credentials=(USERNAME, secret), always=faults)
+    account = fault_account(server)
+    account.store_password(secret)
+    return account
+
+
+def shown_forms(secret: str) -> list[str]:
+    """What must not be seen: the password, its white space run together, its first 8 characters."""
+    return [secret, " ".join(secret.split()), secret[:8], *secret_forms(secret)[1:]]
+
+
+@pytest.mark.parametrize(
+    ("secret", "reply"),
+    [
+        ("pw-" + "q" * 12, "250 2.0.0 Ok: queued for me:{secret}"),
+        ("pw-a  \tb-" + "s" * 12, "250 2.0.0 Ok: queued as {secret}"),  # two spaces and a tab
+        ("pw-cut-" + "c" * 20, "250 2.0.0 " + "x" * 270 + " {secret}"),  # across the 300-character cut
+        ("pw-b64-" + "d" * 12, "250 2.0.0 Ok AUTH PLAIN {plain}"),
+    ],
+    ids=["plain", "white-space", "cut", "base64"],
+)
+def test_a_password_quoted_in_the_success_reply_is_hidden_everywhere(fault_account, tls_context, secret, reply):
+    plain = base64.b64encode(f"\0{USERNAME}\0{secret}".encode()).decode()
+    account = quoted_password_account(fault_account, tls_context, secret, eod=reply.format(secret=secret, plain=plain))
+    sent = account.run(*WITHDRAW_ARGS)
+    assert sent.returncode == 0, sent.stderr
+    assert "Sent via" in sent.stdout and "[password hidden]" in sent.stdout
+    record = account.records()[-1]
+    assert record["status"] == "sent" and "[password hidden]" in record["reply"]["text"]
+    short = record["id"][:8]
+    outputs = [sent, account.run("log", "show", short), account.run("log", "--csv"), account.run("log", "--json")]
+    log_text = (account.log_dir / "sent.jsonl").read_text(encoding="utf-8")
+    for text in [log_text, *(r.stdout + r.stderr for r in outputs)]:
+        assert not any(form in text for form in shown_forms(secret)), text
+
+
+def test_a_password_quoted_in_the_login_reply_is_hidden_from_check_and_debug(fault_account, tls_context):
+    secret = "pw-check-" + "k" * 12
+    account = quoted_password_account(fault_account, tls_context, secret, auth=f"235 2.7.0 Welcome back {secret}")
+    for result in (account.run("check"), account.run(*WITHDRAW_ARGS, "--debug")):
+        assert result.returncode == 0, result.stderr
+        assert not any(form in result.stdout + result.stderr for form in shown_forms(secret))
+
+
+def test_an_oauth_access_token_quoted_back_is_hidden(fault_account, tls_context, password):
+    token = "ya29.token-" + "t" * 16
+    server = FaultServer(
+        tls=tls_context,
+        credentials=(USERNAME, password),
+        oauth_token=token,
+        always={"auth": f"235 2.7.0 Accepted {token}", "eod": f"250 2.0.0 Ok: queued for token {token}"},
+    )
+    helper = f"{sys.executable} -c \"print('{token}')\""
+    account = fault_account(server, SMTP_AUTH="oauth2", OAUTH_PROVIDER="custom", OAUTH_TOKEN_COMMAND=helper)
+    result = account.run(*WITHDRAW_ARGS, "--debug")
+    assert result.returncode == 0, result.stderr
+    assert account.server.messages, "the token logged in"
+    shown = result.stdout + result.stderr + (account.log_dir / "sent.jsonl").read_text(encoding="utf-8")
+    assert token not in shown and token[:8] not in shown and "[password hidden]" in shown
+
+
+@pytest.mark.parametrize("stage", ["connect", "ehlo", "eod"])
+def test_an_endless_reply_is_cut_off_with_one_line(fault_account, password, tls_context, stage):
+    server = tls_server(tls_context, password, always={stage: "endless"})
+    account = sent_account(fault_account, password, server, SEND_ATTEMPTS="1")
+    result = account.run(*WITHDRAW_ARGS, timeout=120)  # without a limit: never ends, its memory growing
+    line = error_line(result)
+    if stage == "eod":  # the message data went out: it may have been kept
+        assert result.returncode == 3, line
+        assert account.statuses()[-1] == "unknown"
+    else:
+        assert result.returncode == 1, line
+        assert "more than 100 lines" in line and "check SMTP_HOST and SMTP_PORT" in line
+        assert account.statuses() == ["failed"] and account.server.messages == []
+
+
+@pytest.mark.parametrize("stage", ["connect", "mail"])
+def test_a_server_dripping_one_byte_at_a_time_is_cut_off_at_smtp_timeout(fault_account, password, tls_context, stage):
+    server = tls_server(tls_context, password, always={stage: "drip"}, drip_interval=0.5)
+    account = sent_account(fault_account, password, server, SMTP_TIMEOUT="2", SEND_ATTEMPTS="1")
+    result = account.run(*WITHDRAW_ARGS, timeout=120)  # without a deadline for the whole reply: never ends
+    assert result.returncode == 1, result.stderr
+    assert "did not answer within 2s" in error_line(result)
+    assert account.statuses() == ["failed"] and account.server.messages == []
