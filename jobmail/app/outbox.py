@@ -46,8 +46,9 @@ from jobmail.clock import local_time, timestamp, utc_now
 from jobmail.errors import Command, InputError, OutcomeUnknown, SendError, render
 from jobmail.message.compose import redate
 from jobmail.settings import Settings
+from jobmail.smtp.explain import ATTEMPT_TIMEOUTS
 from jobmail.status import Status
-from jobmail.store.locks import outbox_lock, send_guard, sender_lock
+from jobmail.store.locks import hold_outbox_lock, send_guard, sender_lock
 from jobmail.store.sentlog import SentLog
 
 logger = logging.getLogger(__name__)
@@ -245,7 +246,10 @@ class Outbox:
     # -- internals -----------------------------------------------------------------------------
 
     def outbox_lock(self):
-        return outbox_lock(self.log.folder)
+        """`outbox.lock`, waited for no longer than its holder may keep it: one delivery, whose attempts
+        start within SEND_RETRY_WITHIN and each end within ATTEMPT_TIMEOUTS x SMTP_TIMEOUT (a few seconds
+        more for the records). A hung sender cannot block a cancel or a run for longer."""
+        return hold_outbox_lock(self.log.folder, lock_wait(self.settings))
 
     def _current(self, message_id: str) -> dict:
         current = self.log.current(message_id)
@@ -335,6 +339,11 @@ class Outbox:
         except SendError as exc:
             return Outcome(message_id, "failed", last.get("record"), exc.parts)
         return Outcome(message_id, "sent", last.get("record"))
+
+
+def lock_wait(settings: Settings) -> float:
+    """How long to wait for `outbox.lock`: the longest its holder can keep it (see Outbox.outbox_lock)."""
+    return 1.5 * settings.send_retry_within + settings.smtp_timeout * (ATTEMPT_TIMEOUTS + 1) + 5  # 1.5: the jitter
 
 
 def _claimable(current: dict) -> bool:
