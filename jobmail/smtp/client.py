@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from jobmail import interrupts
 from jobmail.errors import OutcomeUnknown, SendError
-from jobmail.settings import Settings, is_loopback
+from jobmail.settings import Settings, is_loopback, loopback_addresses
 from jobmail.smtp import explain as why
 from jobmail.smtp.explain import (  # re-exported: the public names of the send path
     ATTEMPT_TIMEOUTS,
@@ -154,6 +154,7 @@ class _SteppedSMTP(smtplib.SMTP):
         self.stage = "tcp"
         self._implicit_tls = implicit_tls
         self._reached = reached
+        self._plain = settings.smtp_security == "none"
         self._user = settings.smtp_username
         self._secrets: list[str] = list(secrets or [])
         self._deadline = time.monotonic() + settings.smtp_timeout * ATTEMPT_TIMEOUTS
@@ -162,6 +163,15 @@ class _SteppedSMTP(smtplib.SMTP):
         super().__init__(local_hostname=local_hostname(), timeout=settings.smtp_timeout)
         self._host = settings.smtp_host  # the name STARTTLS checks the certificate against (set by __init__'s
         # own connect when given a host; connect() is called apart here, to know the stage of a failure)
+
+    def _loopback_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        failure = OSError(f"{host} does not resolve to loopback addresses only")
+        for address in loopback_addresses(host):  # localhost may be ::1 and 127.0.0.1, the server on one of them
+            try:
+                return socket.create_connection((address, port), timeout, self.source_address)
+            except OSError as exc:
+                failure = exc
+        raise failure
 
     def hide(self, secret: str) -> None:
         """Replace `secret` (and its base64 forms) in every reply read from now on."""
@@ -237,7 +247,10 @@ class _SteppedSMTP(smtplib.SMTP):
         self.sock.settimeout(left if whole_attempt else min(self.timeout, left))
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:  # smtplib's own hook
-        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]  # not in typeshed
+        if self._plain:  # plaintext: to the loopback addresses the name resolved to, never to the name again
+            sock = self._loopback_socket(host, port, timeout)
+        else:
+            sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]  # not in typeshed
         self._reached("tcp")
         if self._implicit_tls is None:
             self.stage = "greeting"
@@ -284,6 +297,8 @@ def connect(settings: Settings, reached: Callable[[str], None] = _nothing, secre
     """
     logger.debug("connecting to %s (%s)", settings.server, settings.smtp_security)
     security = settings.smtp_security
+    if security == "none" and not is_loopback(settings.smtp_host):  # checked again here: a name may change
+        raise why.not_loopback(settings).error("tcp")
     context = ssl_context(settings) if security != "none" else None
     conn = _SteppedSMTP(settings, context if security == "ssl" else None, reached, secrets)
     try:

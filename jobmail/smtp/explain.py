@@ -391,6 +391,15 @@ def not_encrypted(settings: Settings) -> Problem:
     )
 
 
+def not_loopback(settings: Settings) -> Problem:
+    return Problem(
+        (f"SMTP_SECURITY=none, but {settings.smtp_host} does not resolve to loopback addresses only, so nothing "
+         "was sent",),
+        ("use SMTP_SECURITY=starttls or ssl, or SMTP_HOST=127.0.0.1 for a server on this machine",),
+        exit_code=EXIT_BAD_INPUT,
+    )
+
+
 def plain_local_hint(settings: Settings) -> str:
     """For a server without STARTTLS on this machine (a test server): the setting that fits it."""
     return (
