@@ -860,3 +860,84 @@ def test_a_server_dripping_one_byte_at_a_time_is_cut_off_at_smtp_timeout(fault_a
     assert result.returncode == 1, result.stderr
     assert "did not answer within 2s" in error_line(result)
     assert account.statuses() == ["failed"] and account.server.messages == []
+
+
+# -- the log folder is the user's own (#17) ------------------------------------------------------------
+
+
+def forge_scheduled(account: FaultAccount, message_id: str, eml_name: str | None = None) -> None:
+    """What another local user who can write to LOG_DIR would plant: a message due a minute ago, and its copy."""
+    from datetime import UTC, datetime, timedelta
+
+    due = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="seconds")
+    data = b"From: alex@example.com\r\nTo: victim@example.com\r\nSubject: forged\r\n\r\nforged\r\n"
+    messages = account.log_dir / "messages"
+    messages.mkdir(parents=True, exist_ok=True)
+    (messages / f"{eml_name or message_id}.eml").write_bytes(data)
+    record = {
+        "id": message_id,
+        "time": due.replace("+00:00", ".000+00:00"),
+        "status": "scheduled",
+        "due": due,
+        "from": USERNAME,
+        "to": ["victim@example.com"],
+        "recipients": ["victim@example.com", "extra@example.com"],
+        "subject": "forged",
+    }
+    with open(account.log_dir / "sent.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_a_log_folder_others_can_write_is_refused_and_nothing_forged_is_sent(fault_account, password):
+    account = sent_account(fault_account, password)
+    forge_scheduled(account, "aaaa00000001")
+    os.chmod(account.log_dir, 0o1777)  # /tmp-like: anyone may add files
+    for argv in (("outbox", "run", "--once"), WITHDRAW_ARGS, ("outbox", "cancel", "aaaa00000001")):
+        result = account.run(*argv)
+        assert result.returncode == 2, result.stderr
+        line = error_line(result)
+        assert "others can write to the log folder" in line and "chmod go-w" in line, line
+    assert account.server.messages == [] and account.server.connections == 0
+    assert os.stat(account.log_dir).st_mode & 0o7777 == 0o1777  # not ours to change
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="a folder of another user needs root")
+def test_a_log_folder_of_another_user_is_refused(fault_account, password):
+    account = sent_account(fault_account, password)
+    account.log_dir.mkdir(mode=0o700)
+    os.chown(account.log_dir, 65534, 65534)
+    result = account.run(*WITHDRAW_ARGS)
+    assert result.returncode == 2
+    assert "belongs to another user (uid 65534)" in error_line(result)
+    assert account.server.connections == 0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_a_sent_log_that_is_a_symbolic_link_is_not_followed(fault_account, password, tmp_path):
+    account = sent_account(fault_account, password)
+    account.log_dir.mkdir(mode=0o700)
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("someone else's file\n", encoding="utf-8")
+    os.chmod(target, 0o644)
+    (account.log_dir / "sent.jsonl").symlink_to(target)
+    result = account.run(*WITHDRAW_ARGS)
+    assert result.returncode == 2
+    assert "is a symbolic link" in error_line(result)
+    assert target.read_text(encoding="utf-8") == "someone else's file\n" and os.stat(target).st_mode & 0o777 == 0o644
+    assert account.server.messages == []
+
+
+def test_a_record_whose_id_is_a_path_is_skipped_never_sent(fault_account, password, tmp_path):
+    account = sent_account(fault_account, password)
+    account.log_dir.mkdir(mode=0o700)
+    outside = tmp_path / "x.eml"
+    forge_scheduled(account, "../../x", eml_name="placeholder")
+    outside.write_bytes(b"Subject: outside\r\n\r\nnot ours\r\n")
+    result = account.run("outbox", "run", "--once")
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 0 and "is not one of jobmail's" in result.stderr, result.stderr
+    now = account.run("outbox", "send-now", "../../x")
+    assert now.returncode == 2 and "Traceback" not in now.stderr
+    assert account.server.messages == []
+    assert outside.read_bytes() == b"Subject: outside\r\n\r\nnot ours\r\n"

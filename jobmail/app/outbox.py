@@ -49,7 +49,7 @@ from jobmail.settings import Settings
 from jobmail.smtp.explain import ATTEMPT_TIMEOUTS
 from jobmail.status import Status
 from jobmail.store.locks import hold_outbox_lock, send_guard, sender_lock
-from jobmail.store.sentlog import SentLog
+from jobmail.store.sentlog import SentLog, is_record_id
 
 logger = logging.getLogger(__name__)
 
@@ -137,12 +137,21 @@ class Outbox:
     # -- reading -------------------------------------------------------------------------------
 
     def entries(self, statuses: frozenset[str] = status.IN_OUTBOX) -> list[Entry]:
-        """Outbox messages whose current state is one of ``statuses``, soonest first."""
-        found = [
-            Entry(record)
-            for record in self.log.latest_states()
-            if record.get("status") in statuses and _due_of(record) is not None
-        ]
+        """Outbox messages whose current state is one of ``statuses``, soonest first. A record whose id is
+        not one of ours (it would name a file outside messages/) is skipped with a warning: never sent."""
+        found = []
+        for record in self.log.latest_states():
+            if record.get("status") not in statuses or _due_of(record) is None:
+                continue
+            if not is_record_id(record.get("id")):
+                logger.warning(
+                    "skipped a record in %s whose id %r is not one of jobmail's: it was not written by jobmail, "
+                    "and is never sent",
+                    self.log.file,
+                    record.get("id"),
+                )
+                continue
+            found.append(Entry(record))
         return sorted(found, key=lambda entry: entry.due)
 
     def state(self, entry: Entry, now: datetime | None = None) -> str:

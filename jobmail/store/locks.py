@@ -113,8 +113,8 @@ def sender_lock(folder: str, message_id: str) -> FileLock:
 
 def outbox_lock(folder: str) -> FileLock:
     """`outbox.lock`: every claim, delivery and cancel of an outbox message. Makes the log folder (0700 when
-    new; an OSError if it cannot)."""
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    new; InputError if it cannot, or if it is not ours alone)."""
+    ensure_private_dirs(folder)
     return FileLock(os.path.join(folder, OUTBOX_LOCK), mode=LOCK_MODE)
 
 
@@ -173,7 +173,7 @@ def _held_by(folder: str, timeout: float) -> str:
 def wake_dir(folder: str) -> str:
     """`outbox-wake/` in the log folder, made (0700 when new; an OSError if it cannot); its path."""
     path = os.path.join(folder, WAKE_DIR)
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    ensure_private_dirs(folder, path)
     return path
 
 
