@@ -941,3 +941,24 @@ def test_a_record_whose_id_is_a_path_is_skipped_never_sent(fault_account, passwo
     assert now.returncode == 2 and "Traceback" not in now.stderr
     assert account.server.messages == []
     assert outside.read_bytes() == b"Subject: outside\r\n\r\nnot ours\r\n"
+
+
+# -- exit codes after delivery (#17) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [WITHDRAW_ARGS, ("log",)])
+def test_a_closed_stdout_is_quiet_and_a_delivered_message_exits_0(fault_account, password, argv):
+    import subprocess
+
+    account = sent_account(fault_account, password)
+    if argv == ("log",):
+        assert account.run(*WITHDRAW_ARGS).returncode == 0
+    process = subprocess.Popen(
+        account.argv(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=account.env, cwd=account.home
+    )
+    process.stdout.close()  # `send.py ... | head -0`: the reader is gone before anything is written
+    _, stderr = process.communicate(timeout=60)
+    text = stderr.decode("utf-8", "replace")
+    assert process.returncode == 0, text
+    assert text == "", text
+    assert len(account.server.messages) == 1 and account.statuses()[-1] == "sent"
