@@ -962,3 +962,15 @@ def test_a_closed_stdout_is_quiet_and_a_delivered_message_exits_0(fault_account,
     assert process.returncode == 0, text
     assert text == "", text
     assert len(account.server.messages) == 1 and account.statuses()[-1] == "sent"
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u200b", "\u2066", "\ufeff"])
+def test_an_invisible_format_character_in_a_header_is_refused_before_any_connection(fault_account, char):
+    account = fault_account()
+    argv = list(WITHDRAW_ARGS)
+    argv[argv.index("Data Analyst")] = f"Data Analyst{char}fdp.exe"
+    result = account.run(*argv)
+    assert result.returncode == 2
+    line = error_line(result)
+    assert "invisible format character" in line and f"U+{ord(char):04X}" in line, line
+    assert account.server.connections == 0 and account.records() == []
