@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from jobmail.errors import InputError
 
@@ -126,6 +127,11 @@ def check_header_value(text: str, field: str) -> None:
             raise InputError(f"{field} contains a control character ({_codepoint(ch)}): remove it")
         if 0xD800 <= code <= 0xDFFF:
             raise InputError(f"{field} contains bytes that are not valid UTF-8: retype it, or save the file as UTF-8")
+        if unicodedata.category(ch) == "Cf":  # bidi controls, zero-width: "...Analyst\u202efdp.exe"
+            raise InputError(
+                f"{field} contains an invisible format character ({_codepoint(ch)}), which can make it display "
+                "as other text: remove it"
+            )
     if _ENCODED_WORD.search(text):
         raise InputError(
             f"{field} contains '=?...?=', which mail programs would decode as an encoded word and so change: remove it"

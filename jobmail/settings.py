@@ -14,7 +14,7 @@ from jobmail.errors import Command, ConfigError, InputError
 
 TYPE_CHECKING = False  # not `from typing import ...`: typing costs `send.py log` ~9 ms of its start
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from pathlib import Path
     from typing import Any
     from typing import NamedTuple as Record
@@ -162,15 +162,47 @@ class Settings(Record):
             raise ConfigError(f"FROM_NAME is not set in {where}: set it to the name you sign your emails with")
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
+def is_loopback(host: str, resolve: Callable[[str], list[str]] | None = None) -> bool:
+    """Whether a connection to `host` really stays on this machine: every address it resolves to is a
+    loopback one (a name is never trusted for what it says: `localhost.localdomain` may go to DNS).
+    `resolve(host)` gives the addresses (default: the system's resolver)."""
+    return bool(loopback_addresses(host, resolve))
+
+
+def loopback_addresses(host: str, resolve: Callable[[str], list[str]] | None = None) -> list[str]:
+    """The addresses `host` resolves to when every one of them is loopback, else [] (also when it does not
+    resolve). A plaintext connection goes to one of these, never to the name (asked again, it could
+    answer otherwise)."""
+    import ipaddress
+
+    name = host.strip().strip("[]")
+    if not name:
+        return []
+    try:
+        addresses = [name] if _is_ip(name) else (resolve or _addresses_of)(name)
+        return addresses if addresses and all(ipaddress.ip_address(a).is_loopback for a in addresses) else []
+    except ValueError:
+        return []
+
+
+def _is_ip(text: str) -> bool:
     import ipaddress
 
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        ipaddress.ip_address(text)
     except ValueError:
         return False
+    return True
+
+
+def _addresses_of(name: str) -> list[str]:
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
 
 
 def load(env_file: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -325,7 +357,8 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
         raise ConfigError(f"SMTP_HOST={host!r} is not a host name: write it like smtp.example.com", key="SMTP_HOST")
     if security == "none" and host and not is_loopback(host):
         raise ConfigError(
-            f"SMTP_SECURITY=none is allowed only for a server on this machine, not {host}: use starttls or ssl",
+            f"SMTP_SECURITY=none is allowed only for a server on this machine, and {host} does not resolve to "
+            "loopback addresses only: use starttls or ssl (or SMTP_HOST=127.0.0.1 for a server on this machine)",
             key="SMTP_SECURITY",
         )
     port_text = values["SMTP_PORT"].strip()

@@ -11,8 +11,10 @@ Faults are given per stage of a connection, as `{stage: action}`:
   "rcpt:ADDRESS" (one recipient), "data" (the reply to the DATA command), "eod" (the reply after the
   message data), "quit".
 - actions: a reply ("421 4.3.2 Try again later"; several lines joined with "\\n"), "close" (close
-  the connection without a reply), "reset" (close with a TCP reset), "stall" (never answer), or a reply
-  followed by "\\nclose" (say it, then close the connection).
+  the connection without a reply), "reset" (close with a TCP reset), "stall" (never answer), "endless"
+  (`250-...` continuation lines, as fast as the client takes them, never a last line), "drip" (a reply
+  that never ends, one byte every `drip_interval` seconds), or a reply followed by "\\nclose" (say it,
+  then close the connection).
 
 `always` applies to every connection; `script[n]` (on top of it) to the n-th connection only, so
 `script=[{"rcpt": "451 4.3.0 Try later"}]` refuses the first attempt and accepts the second.
@@ -56,7 +58,11 @@ class FaultServer:
         echo_auth: bool = False,
         eightbit: bool = True,
         pipelining: str | None = None,
+        drip_interval: float = 0.5,
+        oauth_token: str | None = None,
     ):
+        self.oauth_token = oauth_token  # offer AUTH XOAUTH2 too, and take this access token
+        self.drip_interval = drip_interval
         self.tls = tls
         self.implicit_tls = implicit_tls
         self.credentials = credentials
@@ -206,6 +212,17 @@ class _Connection:
         if action == "stall":
             self.server._stop.wait()
             raise _Closed
+        if action == "endless":  # until the client hangs up (the send fails) or the server stops
+            line = b"250-" + b"x" * 70 + b"\r\n"
+            while not self.server._stop.is_set():
+                self.sock.sendall(line * 64)
+            raise _Closed
+        if action == "drip":  # the reply's code, then "-" and "x" after "x", one byte at a time
+            pending = (default[:3] + "-").encode()
+            while not self.server._stop.wait(self.server.drip_interval):
+                self.sock.sendall(pending[:1] or b"x")
+                pending = pending[1:]
+            raise _Closed
         if action.endswith("\nclose"):  # the reply, then the connection closed
             self.send_lines(action.removesuffix("\nclose"))
             raise _Closed
@@ -255,7 +272,7 @@ class _Connection:
         if self.server.tls is not None and not self.encrypted:
             lines.append("STARTTLS")
         if self.offers_auth():
-            lines.append("AUTH PLAIN LOGIN")
+            lines.append("AUTH PLAIN LOGIN" + (" XOAUTH2" if self.server.oauth_token else ""))
         text = "\n".join([f"250-{x}" for x in lines[:-1]] + [f"250 {lines[-1]}"])
         self.reply("ehlo", text)
 
@@ -278,6 +295,11 @@ class _Connection:
         if mechanism == "PLAIN":
             payload = initial or self.challenge("")
             _, user, password = _b64(payload).split(b"\0", 2)
+        elif mechanism == "XOAUTH2" and self.server.oauth_token:
+            fields = dict(part.split(b"=", 1) for part in _b64(initial).split(b"\x01") if b"=" in part)
+            user, password = fields.get(b"user", b""), fields.get(b"auth", b"").removeprefix(b"Bearer ")
+            if password.decode() == self.server.oauth_token:  # the right token counts as the right password
+                password = self.server.credentials[1].encode()
         elif mechanism == "LOGIN":
             user = _b64(initial or self.challenge("VXNlcm5hbWU6"))
             password = _b64(self.challenge("UGFzc3dvcmQ6"))

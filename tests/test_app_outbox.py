@@ -569,3 +569,23 @@ def test_a_scheduled_message_is_dated_when_it_is_due(make_account, password):
     stored = (account.log_dir / "messages" / f"{record['id']}.eml").read_bytes()
     date = email.message_from_bytes(stored, policy=email.policy.default)["Date"]
     assert parsedate_to_datetime(str(date)) == datetime(2099, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def test_a_held_outbox_lock_ends_a_cancel_with_one_line_naming_its_holder(make_account, password):
+    from jobmail.store.locks import hold_outbox_lock
+
+    account = make_account("starttls", SMTP_TIMEOUT="0.1", SEND_RETRY_WITHIN="1")
+    account.store_password(password)
+    queued = account.run(*WITHDRAW_ARGS, "--at", "+1h", "--no-wait")
+    assert queued.returncode == 0, queued.stderr
+    short = account.records()[-1]["id"][:8]
+    with hold_outbox_lock(str(account.log_dir), timeout=5):  # a hung `outbox run`, as far as the lock knows
+        result = account.run("outbox", "cancel", short)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: process ") and f"kill {os.getpid()}" in line, line
+    assert "outbox.lock" in line and "wait for it to finish" in line
+    assert account.records()[-1]["status"] == "scheduled"
+    cancelled = account.run("outbox", "cancel", short)  # the holder is gone: the lock is free again
+    assert cancelled.returncode == 0, cancelled.stderr

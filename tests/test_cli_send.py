@@ -298,7 +298,7 @@ def test_demo_needs_no_account_and_says_nothing_left(tmp_path):
     assert not (tmp_path / "log" / "sent.jsonl").exists()  # kept apart from the real log
 
 
-def test_an_existing_open_log_folder_is_made_private(make_account, password):
+def test_an_existing_readable_log_folder_is_used_as_it_is_and_its_files_are_private(make_account, password):
     import os
     import stat
     import sys
@@ -310,4 +310,6 @@ def test_an_existing_open_log_folder_is_made_private(make_account, password):
     account.log_dir.mkdir(mode=0o755)
     os.chmod(account.log_dir, 0o755)  # as git makes the project's log/ folder
     assert account.run(*WITHDRAW_ARGS).returncode == 0
-    assert stat.S_IMODE(os.stat(account.log_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(account.log_dir).st_mode) == 0o755  # never chmodded: we did not make it
+    assert stat.S_IMODE(os.stat(account.log_dir / "sent.jsonl").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(account.log_dir / "messages").st_mode) == 0o700

@@ -770,3 +770,207 @@ def test_a_send_killed_between_retries_is_settled_as_failed_by_the_next_log(faul
     assert [r["status"] for r in account.records()][-2:] == ["retrying", "failed"]
     assert "failed" in shown.stdout
     assert server.messages == []
+
+
+# -- hostile servers (#17): a password quoted in a success reply, endless and dripping replies -----------
+
+
+def quoted_password_account(fault_account, tls_context, secret: str, **faults: str) -> FaultAccount:
+    server = FaultServer(tls=tls_context, credentials=(USERNAME, secret), always=faults)
+    account = fault_account(server)
+    account.store_password(secret)
+    return account
+
+
+def shown_forms(secret: str) -> list[str]:
+    """What must not be seen: the password, its white space run together, its first 8 characters."""
+    return [secret, " ".join(secret.split()), secret[:8], *secret_forms(secret)[1:]]
+
+
+@pytest.mark.parametrize(
+    ("secret", "reply"),
+    [
+        ("pw-" + "q" * 12, "250 2.0.0 Ok: queued for me:{secret}"),
+        ("pw-a  \tb-" + "s" * 12, "250 2.0.0 Ok: queued as {secret}"),  # two spaces and a tab
+        ("pw-cut-" + "c" * 20, "250 2.0.0 " + "x" * 270 + " {secret}"),  # across the 300-character cut
+        ("pw-b64-" + "d" * 12, "250 2.0.0 Ok AUTH PLAIN {plain}"),
+    ],
+    ids=["plain", "white-space", "cut", "base64"],
+)
+def test_a_password_quoted_in_the_success_reply_is_hidden_everywhere(fault_account, tls_context, secret, reply):
+    plain = base64.b64encode(f"\0{USERNAME}\0{secret}".encode()).decode()
+    account = quoted_password_account(fault_account, tls_context, secret, eod=reply.format(secret=secret, plain=plain))
+    sent = account.run(*WITHDRAW_ARGS)
+    assert sent.returncode == 0, sent.stderr
+    assert "Sent via" in sent.stdout and "[password hidden]" in sent.stdout
+    record = account.records()[-1]
+    assert record["status"] == "sent" and "[password hidden]" in record["reply"]["text"]
+    short = record["id"][:8]
+    outputs = [sent, account.run("log", "show", short), account.run("log", "--csv"), account.run("log", "--json")]
+    log_text = (account.log_dir / "sent.jsonl").read_text(encoding="utf-8")
+    for text in [log_text, *(r.stdout + r.stderr for r in outputs)]:
+        assert not any(form in text for form in shown_forms(secret)), text
+
+
+def test_a_password_quoted_in_the_login_reply_is_hidden_from_check_and_debug(fault_account, tls_context):
+    secret = "pw-check-" + "k" * 12
+    account = quoted_password_account(fault_account, tls_context, secret, auth=f"235 2.7.0 Welcome back {secret}")
+    for result in (account.run("check"), account.run(*WITHDRAW_ARGS, "--debug")):
+        assert result.returncode == 0, result.stderr
+        assert not any(form in result.stdout + result.stderr for form in shown_forms(secret))
+
+
+def test_an_oauth_access_token_quoted_back_is_hidden(fault_account, tls_context, password):
+    token = "ya29.token-" + "t" * 16
+    server = FaultServer(
+        tls=tls_context,
+        credentials=(USERNAME, password),
+        oauth_token=token,
+        always={"auth": f"235 2.7.0 Accepted {token}", "eod": f"250 2.0.0 Ok: queued for token {token}"},
+    )
+    helper = f"{sys.executable} -c \"print('{token}')\""
+    account = fault_account(server, SMTP_AUTH="oauth2", OAUTH_PROVIDER="custom", OAUTH_TOKEN_COMMAND=helper)
+    result = account.run(*WITHDRAW_ARGS, "--debug")
+    assert result.returncode == 0, result.stderr
+    assert account.server.messages, "the token logged in"
+    shown = result.stdout + result.stderr + (account.log_dir / "sent.jsonl").read_text(encoding="utf-8")
+    assert token not in shown and token[:8] not in shown and "[password hidden]" in shown
+
+
+@pytest.mark.parametrize("stage", ["connect", "ehlo", "eod"])
+def test_an_endless_reply_is_cut_off_with_one_line(fault_account, password, tls_context, stage):
+    server = tls_server(tls_context, password, always={stage: "endless"})
+    account = sent_account(fault_account, password, server, SEND_ATTEMPTS="1")
+    result = account.run(*WITHDRAW_ARGS, timeout=120)  # without a limit: never ends, its memory growing
+    line = error_line(result)
+    if stage == "eod":  # the message data went out: it may have been kept
+        assert result.returncode == 3, line
+        assert account.statuses()[-1] == "unknown"
+    else:
+        assert result.returncode == 1, line
+        assert "more than 100 lines" in line and "check SMTP_HOST and SMTP_PORT" in line
+        assert account.statuses() == ["failed"] and account.server.messages == []
+
+
+@pytest.mark.parametrize("stage", ["connect", "mail"])
+def test_a_server_dripping_one_byte_at_a_time_is_cut_off_at_smtp_timeout(fault_account, password, tls_context, stage):
+    server = tls_server(tls_context, password, always={stage: "drip"}, drip_interval=0.5)
+    account = sent_account(fault_account, password, server, SMTP_TIMEOUT="2", SEND_ATTEMPTS="1")
+    result = account.run(*WITHDRAW_ARGS, timeout=120)  # without a deadline for the whole reply: never ends
+    assert result.returncode == 1, result.stderr
+    assert "did not answer within 2s" in error_line(result)
+    assert account.statuses() == ["failed"] and account.server.messages == []
+
+
+# -- the log folder is the user's own (#17) ------------------------------------------------------------
+
+
+def forge_scheduled(account: FaultAccount, message_id: str, eml_name: str | None = None) -> None:
+    """What another local user who can write to LOG_DIR would plant: a message due a minute ago, and its copy."""
+    from datetime import UTC, datetime, timedelta
+
+    due = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="seconds")
+    data = b"From: alex@example.com\r\nTo: victim@example.com\r\nSubject: forged\r\n\r\nforged\r\n"
+    messages = account.log_dir / "messages"
+    messages.mkdir(parents=True, exist_ok=True)
+    (messages / f"{eml_name or message_id}.eml").write_bytes(data)
+    record = {
+        "id": message_id,
+        "time": due.replace("+00:00", ".000+00:00"),
+        "status": "scheduled",
+        "due": due,
+        "from": USERNAME,
+        "to": ["victim@example.com"],
+        "recipients": ["victim@example.com", "extra@example.com"],
+        "subject": "forged",
+    }
+    with open(account.log_dir / "sent.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_a_log_folder_others_can_write_is_refused_and_nothing_forged_is_sent(fault_account, password):
+    account = sent_account(fault_account, password)
+    forge_scheduled(account, "aaaa00000001")
+    os.chmod(account.log_dir, 0o1777)  # /tmp-like: anyone may add files
+    for argv in (("outbox", "run", "--once"), WITHDRAW_ARGS, ("outbox", "cancel", "aaaa00000001")):
+        result = account.run(*argv)
+        assert result.returncode == 2, result.stderr
+        line = error_line(result)
+        assert "others can write to the log folder" in line and "chmod go-w" in line, line
+    assert account.server.messages == [] and account.server.connections == 0
+    assert os.stat(account.log_dir).st_mode & 0o7777 == 0o1777  # not ours to change
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="a folder of another user needs root")
+def test_a_log_folder_of_another_user_is_refused(fault_account, password):
+    account = sent_account(fault_account, password)
+    account.log_dir.mkdir(mode=0o700)
+    os.chown(account.log_dir, 65534, 65534)
+    result = account.run(*WITHDRAW_ARGS)
+    assert result.returncode == 2
+    assert "belongs to another user (uid 65534)" in error_line(result)
+    assert account.server.connections == 0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_a_sent_log_that_is_a_symbolic_link_is_not_followed(fault_account, password, tmp_path):
+    account = sent_account(fault_account, password)
+    account.log_dir.mkdir(mode=0o700)
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("someone else's file\n", encoding="utf-8")
+    os.chmod(target, 0o644)
+    (account.log_dir / "sent.jsonl").symlink_to(target)
+    result = account.run(*WITHDRAW_ARGS)
+    assert result.returncode == 2
+    assert "is a symbolic link" in error_line(result)
+    assert target.read_text(encoding="utf-8") == "someone else's file\n" and os.stat(target).st_mode & 0o777 == 0o644
+    assert account.server.messages == []
+
+
+def test_a_record_whose_id_is_a_path_is_skipped_never_sent(fault_account, password, tmp_path):
+    account = sent_account(fault_account, password)
+    account.log_dir.mkdir(mode=0o700)
+    outside = tmp_path / "x.eml"
+    forge_scheduled(account, "../../x", eml_name="placeholder")
+    outside.write_bytes(b"Subject: outside\r\n\r\nnot ours\r\n")
+    result = account.run("outbox", "run", "--once")
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 0 and "is not one of jobmail's" in result.stderr, result.stderr
+    now = account.run("outbox", "send-now", "../../x")
+    assert now.returncode == 2 and "Traceback" not in now.stderr
+    assert account.server.messages == []
+    assert outside.read_bytes() == b"Subject: outside\r\n\r\nnot ours\r\n"
+
+
+# -- exit codes after delivery (#17) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [WITHDRAW_ARGS, ("log",)])
+def test_a_closed_stdout_is_quiet_and_a_delivered_message_exits_0(fault_account, password, argv):
+    import subprocess
+
+    account = sent_account(fault_account, password)
+    if argv == ("log",):
+        assert account.run(*WITHDRAW_ARGS).returncode == 0
+    process = subprocess.Popen(
+        account.argv(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=account.env, cwd=account.home
+    )
+    process.stdout.close()  # `send.py ... | head -0`: the reader is gone before anything is written
+    _, stderr = process.communicate(timeout=60)
+    text = stderr.decode("utf-8", "replace")
+    assert process.returncode == 0, text
+    assert text == "", text
+    assert len(account.server.messages) == 1 and account.statuses()[-1] == "sent"
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u200b", "\u2066", "\ufeff"])
+def test_an_invisible_format_character_in_a_header_is_refused_before_any_connection(fault_account, char):
+    account = fault_account()
+    argv = list(WITHDRAW_ARGS)
+    argv[argv.index("Data Analyst")] = f"Data Analyst{char}fdp.exe"
+    result = account.run(*argv)
+    assert result.returncode == 2
+    line = error_line(result)
+    assert "invisible format character" in line and f"U+{ord(char):04X}" in line, line
+    assert account.server.connections == 0 and account.records() == []

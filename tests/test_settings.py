@@ -236,3 +236,39 @@ def test_an_everyday_env_with_quoted_values_is_read_without_importing_python_dot
     assert "dotenv" in imported(f'FROM_NAME="Alex \\"Al\\" Example"\n{log_line}')
     settings = load(tmp_path / "my.env", environ={})
     assert settings.from_name == 'Alex "Al" Example' and settings.log_folder == str(tmp_path / "log")
+
+
+# -- SMTP_SECURITY=none: loopback by what a name resolves to, not by what it says (#17) -------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "answers", "expected"),
+    [
+        ("localhost.localdomain", ["203.0.113.7"], False),  # a resolver that answers another machine
+        ("localhost", ["127.0.0.1", "198.51.100.2"], False),  # one address elsewhere is enough to refuse
+        ("localhost", [], False),  # not found
+        ("localhost", ["127.0.0.1", "::1"], True),
+        ("mail.internal", ["127.0.0.53"], True),
+        ("127.0.0.1", ["203.0.113.7"], True),  # an address is not looked up
+        ("[::1]", [], True),
+        ("10.0.0.1", [], False),
+    ],
+)
+def test_loopback_is_what_the_name_resolves_to(host, answers, expected):
+    from jobmail.settings import is_loopback, loopback_addresses
+
+    asked: list[str] = []
+
+    def resolver(name: str) -> list[str]:
+        asked.append(name)
+        return answers
+
+    assert is_loopback(host, resolve=resolver) is expected
+    assert bool(loopback_addresses(host, resolve=resolver)) is expected
+
+
+def test_none_is_refused_for_a_name_that_does_not_resolve_to_loopback(tmp_path):
+    text = BASE.replace("smtp.example.com", "jobmail-test.invalid") + "SMTP_SECURITY=none\n"  # .invalid: never
+    with pytest.raises(ConfigError, match="does not resolve to loopback addresses only") as caught:
+        load(write(tmp_path, text), {})
+    assert caught.value.key == "SMTP_SECURITY"

@@ -148,3 +148,19 @@ def test_the_reply_to_quit_is_not_waited_for(tls_context, ca_file, password):
         done = send_through(server, ca_file, password, SMTP_TIMEOUT="60")
         assert done.code == 250 and len(server.messages) == 1
         assert server.wait_for(lambda s: "QUIT" in s.commands), "the QUIT was never sent"
+
+
+def test_a_plaintext_connection_goes_to_the_address_localhost_resolved_to():
+    with FaultServer() as server:
+        session = client.connect(settings_for(server.port, "none", SMTP_HOST="localhost"))
+        try:
+            assert session.conn.sock.getpeername()[0] == LOOPBACK
+        finally:
+            session.close()
+
+
+def test_a_plaintext_connection_is_refused_when_the_name_stops_being_loopback():
+    settings = settings_for(1, "none").replace(smtp_host="jobmail-test.invalid")  # changed after the check
+    with pytest.raises(Failed) as caught:
+        client.connect(settings)
+    assert "does not resolve to loopback addresses only" in str(caught.value)

@@ -80,9 +80,20 @@ def test_the_file_names_are_the_constants(folder):
 def test_send_guard_and_sender_lock_make_the_log_folders_owner_only(folder):
     held(locks.send_guard(folder))
     assert mode(folder) == 0o700 and mode(os.path.join(folder, "messages")) == 0o700
-    os.chmod(folder, 0o755)  # e.g. log/ as git made it
+    os.chmod(folder, 0o755)  # e.g. log/ as git made it: ours, and no one else can write to it
     held(locks.sender_lock(folder, "3f2a1b9c0d4e"))
-    assert mode(folder) == 0o700
+    assert mode(folder) == 0o755  # used as it is: a folder is chmodded only when we made it
+
+
+@POSIX_ONLY
+@pytest.mark.parametrize("folder_mode", [0o777, 0o1777, 0o722])
+def test_a_log_folder_others_can_write_is_refused_and_left_as_it_is(folder, folder_mode):
+    os.makedirs(folder)
+    os.chmod(folder, folder_mode)
+    for take in (locks.send_guard, locks.outbox_lock, lambda f: locks.sender_lock(f, "3f2a1b9c0d4e")):
+        with pytest.raises(InputError, match="others can write to the log folder .*chmod go-w"):
+            take(folder)
+    assert mode(folder) == folder_mode and os.listdir(folder) == []
 
 
 @POSIX_ONLY

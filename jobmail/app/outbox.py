@@ -46,9 +46,10 @@ from jobmail.clock import local_time, timestamp, utc_now
 from jobmail.errors import Command, InputError, OutcomeUnknown, SendError, render
 from jobmail.message.compose import redate
 from jobmail.settings import Settings
+from jobmail.smtp.explain import ATTEMPT_TIMEOUTS
 from jobmail.status import Status
-from jobmail.store.locks import outbox_lock, send_guard, sender_lock
-from jobmail.store.sentlog import SentLog
+from jobmail.store.locks import hold_outbox_lock, send_guard, sender_lock
+from jobmail.store.sentlog import SentLog, is_record_id
 
 logger = logging.getLogger(__name__)
 
@@ -136,12 +137,21 @@ class Outbox:
     # -- reading -------------------------------------------------------------------------------
 
     def entries(self, statuses: frozenset[str] = status.IN_OUTBOX) -> list[Entry]:
-        """Outbox messages whose current state is one of ``statuses``, soonest first."""
-        found = [
-            Entry(record)
-            for record in self.log.latest_states()
-            if record.get("status") in statuses and _due_of(record) is not None
-        ]
+        """Outbox messages whose current state is one of ``statuses``, soonest first. A record whose id is
+        not one of ours (it would name a file outside messages/) is skipped with a warning: never sent."""
+        found = []
+        for record in self.log.latest_states():
+            if record.get("status") not in statuses or _due_of(record) is None:
+                continue
+            if not is_record_id(record.get("id")):
+                logger.warning(
+                    "skipped a record in %s whose id %r is not one of jobmail's: it was not written by jobmail, "
+                    "and is never sent",
+                    self.log.file,
+                    record.get("id"),
+                )
+                continue
+            found.append(Entry(record))
         return sorted(found, key=lambda entry: entry.due)
 
     def state(self, entry: Entry, now: datetime | None = None) -> str:
@@ -245,7 +255,10 @@ class Outbox:
     # -- internals -----------------------------------------------------------------------------
 
     def outbox_lock(self):
-        return outbox_lock(self.log.folder)
+        """`outbox.lock`, waited for no longer than its holder may keep it: one delivery, whose attempts
+        start within SEND_RETRY_WITHIN and each end within ATTEMPT_TIMEOUTS x SMTP_TIMEOUT (a few seconds
+        more for the records). A hung sender cannot block a cancel or a run for longer."""
+        return hold_outbox_lock(self.log.folder, lock_wait(self.settings))
 
     def _current(self, message_id: str) -> dict:
         current = self.log.current(message_id)
@@ -335,6 +348,11 @@ class Outbox:
         except SendError as exc:
             return Outcome(message_id, "failed", last.get("record"), exc.parts)
         return Outcome(message_id, "sent", last.get("record"))
+
+
+def lock_wait(settings: Settings) -> float:
+    """How long to wait for `outbox.lock`: the longest its holder can keep it (see Outbox.outbox_lock)."""
+    return 1.5 * settings.send_retry_within + settings.smtp_timeout * (ATTEMPT_TIMEOUTS + 1) + 5  # 1.5: the jitter
 
 
 def _claimable(current: dict) -> bool:

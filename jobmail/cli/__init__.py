@@ -13,7 +13,7 @@ import sys
 from importlib import import_module
 
 from jobmail import __version__, interrupts
-from jobmail.errors import EXIT_BAD_INPUT, Command, JobmailError
+from jobmail.errors import EXIT_BAD_INPUT, EXIT_OK, Command, JobmailError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -156,6 +156,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     except KeyboardInterrupt as exc:
         console.err(f"\n{_stopped(exc)} (the state of any message is in ", Command("log"), ")")
         return interrupts.exit_code(exc)
+    except BrokenPipeError:  # stdout's reader went away (`send.py log | head`): nothing to say, nowhere to say it
+        from jobmail.cli.output import stdout_closed
+
+        stdout_closed()
+        return EXIT_OK
     except ModuleNotFoundError as exc:  # run with a Python that lacks the project's packages
         package = (exc.name or "?").split(".")[0]
         print(

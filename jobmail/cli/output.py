@@ -60,7 +60,7 @@ class Console:
 
     def out(self, *parts: str | Command) -> None:
         """Our own words to the user, on stdout."""
-        print(self.render(parts), file=self.stdout)
+        self._print(self.render(parts))
 
     def err(self, *parts: str | Command) -> None:
         """Our own words about a problem, on stderr."""
@@ -68,10 +68,31 @@ class Console:
 
     def verbatim(self, text: str = "") -> None:
         """The user's data as it is (a message, a record, a table of them): never rewritten."""
-        print(text, file=self.stdout)
+        self._print(text)
 
     def flush(self) -> None:
-        self.stdout.flush()
+        try:
+            self.stdout.flush()
+        except BrokenPipeError:
+            stdout_closed()
+
+    def _print(self, text: str) -> None:
+        """A line on stdout; a reader that went away (`send ... | head`) is no error: the command goes on,
+        quietly, and its exit code says what happened (a message sent is still sent)."""
+        try:
+            print(text, file=self.stdout)
+        except BrokenPipeError:
+            stdout_closed()
+
+
+def stdout_closed() -> None:
+    """The reader of stdout is gone: from now on stdout goes nowhere (nor does the final flush at exit)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def commands_in(text: str) -> tuple[str | Command, ...]:

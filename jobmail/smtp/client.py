@@ -26,14 +26,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from jobmail import interrupts
 from jobmail.errors import OutcomeUnknown, SendError
-from jobmail.settings import Settings, is_loopback
+from jobmail.settings import Settings, is_loopback, loopback_addresses
 from jobmail.smtp import explain as why
 from jobmail.smtp.explain import (  # re-exported: the public names of the send path
+    ATTEMPT_TIMEOUTS,
     HIDDEN,
+    MAX_REPLY_BYTES,
     MAX_REPLY_CHARS,
+    MAX_REPLY_LINES,
     STAGES,
     WRONG_MODE_HINT,
     Failed,
@@ -42,6 +46,9 @@ from jobmail.smtp.explain import (  # re-exported: the public names of the send 
     plain_local_hint,
     reply_text,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 __all__ = [
     "HIDDEN",
@@ -128,18 +135,122 @@ def _nothing(stage: str) -> None:
 class _SteppedSMTP(smtplib.SMTP):
     """smtplib.SMTP that knows the stage it is at (tcp, tls, greeting, ehlo), and wraps the TCP connection in
     TLS at once for implicit TLS, so that a failure is known by its stage. `reached(stage)` is told each
-    stage as it completes."""
+    stage as it completes.
 
-    def __init__(self, settings: Settings, implicit_tls: ssl.SSLContext | None, reached: Callable[[str], None]):
+    It reads the server's replies itself (getreply), bounded: at most MAX_REPLY_LINES lines and
+    MAX_REPLY_BYTES bytes, the whole reply within SMTP_TIMEOUT (not per byte: a server that drips one byte
+    at a time is cut off), and everything (replies and sends) within the attempt's deadline,
+    ATTEMPT_TIMEOUTS x SMTP_TIMEOUT from the start of the connection. Each raw reply line has the secrets
+    of `hide()` replaced before anything else sees it.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        implicit_tls: ssl.SSLContext | None,
+        reached: Callable[[str], None],
+        secrets: list[str] | None = None,
+    ):
         self.stage = "tcp"
         self._implicit_tls = implicit_tls
         self._reached = reached
+        self._plain = settings.smtp_security == "none"
+        self._user = settings.smtp_username
+        self._secrets: list[str] = list(secrets or [])
+        self._deadline = time.monotonic() + settings.smtp_timeout * ATTEMPT_TIMEOUTS
+        self._unread = b""  # bytes received past the last reply line (pipelined replies)
+        self._unread_from: object = None  # the socket they came from (a new TLS socket starts afresh)
         super().__init__(local_hostname=local_hostname(), timeout=settings.smtp_timeout)
         self._host = settings.smtp_host  # the name STARTTLS checks the certificate against (set by __init__'s
         # own connect when given a host; connect() is called apart here, to know the stage of a failure)
 
+    def _loopback_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        failure = OSError(f"{host} does not resolve to loopback addresses only")
+        for address in loopback_addresses(host):  # localhost may be ::1 and 127.0.0.1, the server on one of them
+            try:
+                return socket.create_connection((address, port), timeout, self.source_address)
+            except OSError as exc:
+                failure = exc
+        raise failure
+
+    def hide(self, secret: str) -> None:
+        """Replace `secret` (and its base64 forms) in every reply read from now on."""
+        if secret and secret not in self._secrets:
+            self._secrets.append(secret)
+
+    def getreply(self) -> tuple[int, bytes]:  # smtplib's own reader, replaced: bounded, and redacted
+        ends = min(time.monotonic() + self.timeout, self._deadline)
+        lines: list[bytes] = []
+        size = 0
+        code = -1
+        while True:
+            raw = self._readline(ends)
+            if not raw:
+                self.close()
+                raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+            if len(raw) > smtplib._MAXLINE:  # type: ignore[attr-defined]  # smtplib's own limit, as it checks it
+                self.close()
+                raise smtplib.SMTPResponseException(500, "Line too long.")
+            size += len(raw)
+            if len(lines) >= MAX_REPLY_LINES or size > MAX_REPLY_BYTES:
+                self.close()
+                raise why.OverlongReply(f"a reply of more than {MAX_REPLY_LINES} lines or {MAX_REPLY_BYTES} bytes")
+            raw = why.redact_raw(raw, self._user, self._secrets)
+            lines.append(raw[4:].strip(b" \t\r\n"))
+            try:
+                code = int(raw[:3])
+            except ValueError:
+                code = -1
+                break
+            if raw[3:4] != b"-":
+                break
+        self._set_timeout()
+        return code, b"\n".join(lines)
+
+    def _readline(self, ends: float) -> bytes:
+        """One line (with its newline; longer than smtplib's _MAXLINE: cut there), b"" at the end of the
+        connection; TimeoutError once `ends` (a time.monotonic()) has passed."""
+        sock = self.sock
+        if sock is None:
+            raise smtplib.SMTPServerDisconnected("please run connect() first")
+        if self._unread_from is not sock:  # bytes sent before STARTTLS are never read as encrypted ones
+            self._unread, self._unread_from = b"", sock
+        limit = smtplib._MAXLINE + 1  # type: ignore[attr-defined]
+        while True:
+            cut = self._unread.find(b"\n", 0, limit)
+            if cut >= 0 or len(self._unread) >= limit:
+                end = cut + 1 if cut >= 0 else limit
+                line, self._unread = self._unread[:end], self._unread[end:]
+                return line
+            left = ends - time.monotonic()
+            if left <= 0:
+                raise why.AttemptTimedOut("timed out") if ends >= self._deadline else TimeoutError("timed out")
+            sock.settimeout(left)
+            chunk = sock.recv(4096)
+            if not chunk:
+                line, self._unread = self._unread, b""
+                return line
+            self._unread += chunk
+
+    def send(self, s: ReadableBuffer | str) -> None:  # every command and the message data: within the attempt
+        self._set_timeout(whole_attempt=True)
+        super().send(s)
+
+    def _set_timeout(self, whole_attempt: bool = False) -> None:
+        """The socket's timeout for what comes next: SMTP_TIMEOUT (a send: the rest of the attempt), never
+        past the attempt's deadline."""
+        if self.sock is None:
+            return
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise why.AttemptTimedOut("timed out")
+        self.sock.settimeout(left if whole_attempt else min(self.timeout, left))
+
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:  # smtplib's own hook
-        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]  # not in typeshed
+        if self._plain:  # plaintext: to the loopback addresses the name resolved to, never to the name again
+            sock = self._loopback_socket(host, port, timeout)
+        else:
+            sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]  # not in typeshed
         self._reached("tcp")
         if self._implicit_tls is None:
             self.stage = "greeting"
@@ -177,16 +288,19 @@ def _close(conn: smtplib.SMTP) -> None:
         conn.close()
 
 
-def connect(settings: Settings, reached: Callable[[str], None] = _nothing) -> Session:
+def connect(settings: Settings, reached: Callable[[str], None] = _nothing, secrets: list[str] | None = None) -> Session:
     """Connect, greet, and secure the connection as SMTP_SECURITY says: tcp, then (implicit) tls, greeting,
     ehlo, then (STARTTLS) tls and ehlo again. `reached(stage)` is told each stage as it completes.
+    `secrets` (the passwords or tokens known so far) never appear in a reply read on this connection.
 
     Raises a SendError (a `Failed`, whose `.stage` says where it failed) that says what to do.
     """
     logger.debug("connecting to %s (%s)", settings.server, settings.smtp_security)
     security = settings.smtp_security
+    if security == "none" and not is_loopback(settings.smtp_host):  # checked again here: a name may change
+        raise why.not_loopback(settings).error("tcp")
     context = ssl_context(settings) if security != "none" else None
-    conn = _SteppedSMTP(settings, context if security == "ssl" else None, reached)
+    conn = _SteppedSMTP(settings, context if security == "ssl" else None, reached, secrets)
     try:
         code, greeting = conn.connect(settings.smtp_host, settings.smtp_port)
         if code != 220:  # as smtplib.SMTP's own constructor checks it
@@ -277,6 +391,8 @@ def login(session: Session, settings: Settings, password: Callable[[], str]) -> 
     if not conn.has_extn("auth"):
         raise why.no_login(settings).error("login")
     secret = password()
+    if isinstance(conn, _SteppedSMTP):
+        conn.hide(secret)  # a server that quotes it back, in any later reply, says "[password hidden]"
     if settings.uses_oauth:
         return _login_oauth(conn, settings, secret)
     try:
@@ -484,7 +600,7 @@ def _attempt(
     attempt: int,
     before_data: Callable[[int], None],
 ) -> Delivered:
-    session = connect(settings)
+    session = connect(settings, secrets=password.fetched if isinstance(password, _Remembered) else None)
     conn = session.conn
     stage = "login"
     try:

@@ -25,6 +25,11 @@ from jobmail.settings import DEFAULT_PORTS, Settings, is_loopback
 Part = str | Command
 
 MAX_REPLY_CHARS = 300
+# How much of a reply we read before giving up on the server (an EHLO reply is some 15 lines).
+MAX_REPLY_LINES = 100
+MAX_REPLY_BYTES = 64 * 1024
+# One attempt (connect to the reply after the message data) ends within this many SMTP_TIMEOUTs.
+ATTEMPT_TIMEOUTS = 10
 HIDDEN = "[password hidden]"
 PASSWORD_SET = Command("password", "set")
 LOGIN = Command("login")
@@ -113,6 +118,14 @@ class Failed(SendError):
         self.stage = stage
 
 
+class OverlongReply(smtplib.SMTPException):
+    """A reply of more than MAX_REPLY_LINES lines or MAX_REPLY_BYTES bytes: not a server to talk to."""
+
+
+class AttemptTimedOut(TimeoutError):
+    """One attempt went on past ATTEMPT_TIMEOUTS x SMTP_TIMEOUT, each reply within SMTP_TIMEOUT or not."""
+
+
 # --- the server's words, and the password kept out of them -----------------------------------------
 
 
@@ -130,12 +143,13 @@ def b64(text: str) -> str:
 
 
 def secret_forms(user: str, secrets: list[str]) -> list[str]:
-    """The password as it could come back in a reply: plain, and base64 as AUTH PLAIN and LOGIN send it."""
+    """The password (or OAuth access token) as it could come back in a reply: plain, with its white space
+    run together as a clean-up would, and base64 as AUTH PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER send it."""
     forms: set[str] = set()
     for secret in secrets:
         if not secret:
             continue
-        forms.add(secret)
+        forms.update((secret, " ".join(secret.split())))
         oauth = (f"user={user}\x01auth=Bearer {secret}\x01\x01", f"n,a={user},\x01auth=Bearer {secret}\x01\x01")
         for raw in (secret, "\0" + user + "\0" + secret, user + "\0" + secret, *oauth):
             encoded = b64(raw)
@@ -144,10 +158,24 @@ def secret_forms(user: str, secrets: list[str]) -> list[str]:
 
 
 def redact_all(text: str, user: str, secrets: list[str]) -> str:
-    """`text` with every password of `secrets` replaced wherever it appears, plain or base64-encoded."""
+    """`text` with every password of `secrets` replaced wherever it appears, plain or base64-encoded.
+
+    The one redaction of the server's words: the client runs it on each raw reply line as it is read
+    (before any clean-up or cut), so every later use of a reply (an error, the sent log, `Sent via`,
+    `check`, --debug) sees the redacted text; errors built from our own texts pass through it again."""
+    if not secrets:
+        return text
     for form in secret_forms(user, secrets):
         text = text.replace(form, HIDDEN)
     return text
+
+
+def redact_raw(line: bytes, user: str, secrets: list[str]) -> bytes:
+    """A raw reply line, as bytes, with every form of the secrets replaced (undecodable bytes kept)."""
+    if not secrets:
+        return line
+    text = line.decode("utf-8", "surrogateescape")
+    return redact_all(text, user, secrets).encode("utf-8", "surrogateescape")
 
 
 def redact_parts(parts: tuple[Part, ...], user: str, secrets: list[str]) -> tuple[Part, ...]:
@@ -194,6 +222,21 @@ def explain(exc: BaseException, settings: Settings, stage: str) -> Problem:
             return Problem((what,), (fix,), code, text, 400 <= code < 500)
         return Problem(
             (f"{server} answered {code} {text} {when}",), _reply_fix(code, "", text), code, text, 400 <= code < 500
+        )
+    if isinstance(exc, OverlongReply):
+        return Problem(
+            (
+                f"{server} sent a reply of more than {MAX_REPLY_LINES} lines or {MAX_REPLY_BYTES // 1024} KiB "
+                f"{when}, so jobmail stopped reading it and nothing was sent",
+            ),
+            ("this is not a mail server jobmail can use: check SMTP_HOST and SMTP_PORT",),
+        )
+    if isinstance(exc, AttemptTimedOut):
+        budget = settings.smtp_timeout * ATTEMPT_TIMEOUTS
+        return Problem(
+            (f"{server} took more than {budget:g}s ({ATTEMPT_TIMEOUTS} x SMTP_TIMEOUT) for one attempt {when}",),
+            ("check SMTP_PORT and your network, or raise SMTP_TIMEOUT",),
+            transient=True,
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
         return certificate_problem(exc, settings)
@@ -345,6 +388,15 @@ def not_encrypted(settings: Settings) -> Problem:
     return Problem(
         (f"the connection to {settings.server} is not encrypted, so the password was not sent",),
         ("use SMTP_SECURITY=starttls (port 587) or ssl (port 465)",),
+    )
+
+
+def not_loopback(settings: Settings) -> Problem:
+    return Problem(
+        (f"SMTP_SECURITY=none, but {settings.smtp_host} does not resolve to loopback addresses only, so nothing "
+         "was sent",),
+        ("use SMTP_SECURITY=starttls or ssl, or SMTP_HOST=127.0.0.1 for a server on this machine",),
+        exit_code=EXIT_BAD_INPUT,
     )
 
 

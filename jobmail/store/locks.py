@@ -12,9 +12,11 @@ lock that can be taken belongs to no live process), their files created 0600 in 
 3. `messages/<id>.lock` (`sender_lock`): held by the process delivering that message, from before
    `sending` is written until its outcome is; a `sending` (or `retrying`) message whose lock is free was
    interrupted, and recovery settles it (`unknown`, never resent on its own; or `failed`).
-4. `outbox.lock` (`outbox_lock`): every claim, delivery and cancel of an outbox message: the holder re-reads
-   the message's state and acts only if it is still claimable, so a message is delivered once, and a
-   cancel either comes before any delivery or sees that it lost.
+4. `outbox.lock` (`outbox_lock`, taken with `hold_outbox_lock`): every claim, delivery and cancel of an
+   outbox message: the holder re-reads the message's state and acts only if it is still claimable, so a
+   message is delivered once, and a cancel either comes before any delivery or sees that it lost. Its
+   holder writes who it is to `outbox.lock.owner`; a process that waits longer than the holder's own
+   deadline (one delivery's) gets a LogLockedError naming that process.
 5. `outbox-wake/<port>-<token>.lock` (`wake_lock`, its path from `wake_path`): held by each waiting
    process while it lives; the others find the live waiters by trying these locks (`timeout=0`) and send
    one datagram to each port. A free one belongs to a dead waiter and is removed.
@@ -52,6 +54,10 @@ without it; SentLog imports it when it first takes its lock).
 from __future__ import annotations
 
 import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from filelock import FileLock, Timeout
 
@@ -62,6 +68,7 @@ LOG_LOCK = LOG_NAME + ".lock"  # sent.jsonl.lock
 SEND_LOCK = "send.lock"
 SENDER_LOCK_SUFFIX = ".lock"  # messages/<id>.lock
 OUTBOX_LOCK = "outbox.lock"
+OUTBOX_OWNER = OUTBOX_LOCK + ".owner"  # "<pid> <unix time> <command words>" of the outbox lock's holder
 WAKE_DIR = "outbox-wake"
 WAKE_SUFFIX = ".lock"  # outbox-wake/<port>-<token>.lock
 LOCK_MODE = 0o600
@@ -106,15 +113,67 @@ def sender_lock(folder: str, message_id: str) -> FileLock:
 
 def outbox_lock(folder: str) -> FileLock:
     """`outbox.lock`: every claim, delivery and cancel of an outbox message. Makes the log folder (0700 when
-    new; an OSError if it cannot)."""
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    new; InputError if it cannot, or if it is not ours alone)."""
+    ensure_private_dirs(folder)
     return FileLock(os.path.join(folder, OUTBOX_LOCK), mode=LOCK_MODE)
+
+
+@contextmanager
+def hold_outbox_lock(folder: str, timeout: float) -> Iterator[None]:
+    """Hold `outbox.lock`, waiting at most `timeout` seconds; then LogLockedError, naming the process
+    that holds it (from `outbox.lock.owner`) and what to do."""
+    lock = outbox_lock(folder)
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise LogLockedError(_held_by(folder, timeout)) from None
+    try:
+        _write_owner(os.path.join(folder, OUTBOX_OWNER))
+        yield
+    finally:
+        lock.release()
+
+
+def _write_owner(path: str) -> None:
+    words = " ".join(word for word in sys.argv[1:4] if not word.startswith("-"))  # "outbox run", never a value
+    text = f"{os.getpid()} {time.time():.0f} {words}\n".encode()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, LOCK_MODE)
+    except OSError:
+        return  # the lock works without it; only the message when it is busy says less
+    try:
+        os.write(fd, text)
+    finally:
+        os.close(fd)
+
+
+def _held_by(folder: str, timeout: float) -> str:
+    """The one line that says the outbox is busy: who holds its lock, and what to do."""
+    path = os.path.join(folder, OUTBOX_LOCK)
+    try:
+        fd = os.open(os.path.join(folder, OUTBOX_OWNER), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            pid, since, *words = os.read(fd, 512).decode("utf-8", "replace").split()
+        finally:
+            os.close(fd)
+        pid_number, started = int(pid), time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(since)))
+    except (OSError, ValueError):
+        return (
+            f"another process has held {path} for more than {timeout:g}s: wait for the other send.py to finish, "
+            "or stop it if it hangs, then try again"
+        )
+    command = f"send.py {' '.join(words)}".strip()
+    return (
+        f"process {pid_number} ({command}, since {started}) has held {path} for more than {timeout:g}s: wait for "
+        f"it to finish, or stop it if it hangs (kill {pid_number}), then try again"
+    )
 
 
 def wake_dir(folder: str) -> str:
     """`outbox-wake/` in the log folder, made (0700 when new; an OSError if it cannot); its path."""
     path = os.path.join(folder, WAKE_DIR)
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    ensure_private_dirs(folder, path)
     return path
 
 

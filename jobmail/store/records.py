@@ -60,6 +60,11 @@ STAMP_LEN = len("2026-01-01T00:00:00.000+00:00")  # `timestamp()`'s length, the 
 _UTC_SUFFIX = b"+00:00"
 
 
+def is_record_id(text: object) -> bool:
+    """Whether `text` is an id new_id() makes: 12 lowercase hex digits (so it can name a file)."""
+    return isinstance(text, str) and len(text) == 12 and all(ch in "0123456789abcdef" for ch in text)
+
+
 def new_id() -> str:
     """12 hex digits: short to type, and unique enough for one person's mail."""
     import secrets  # only a send makes an id: `send.py log` does not pay for importing secrets

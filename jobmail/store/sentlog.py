@@ -44,6 +44,7 @@ from jobmail.store.records import (
     _unterminated_tail,
     _within,
     encode_record,
+    is_record_id,
     new_id,
 )
 
@@ -70,6 +71,7 @@ __all__ = [
     "Query",
     "SentLog",
     "encode_record",
+    "is_record_id",
     "new_id",
     "timestamp",
     "utc_now",
@@ -220,13 +222,19 @@ class SentLog:
         return target
 
     def message_path(self, message_id: str) -> Path:
+        """`messages/<id>.eml`; InputError for an id that is not one of ours (never a path of its own)."""
+        if not is_record_id(message_id):
+            raise InputError(f"{message_id!r} is not a message id of jobmail (12 hex digits): see ", Command("log"))
         return self.messages_dir / f"{message_id}.eml"
 
     def read_message(self, message_id: str) -> bytes | None:
+        """The stored copy, or None if there is none; InputError for a bad id, a link or another's file."""
         try:
-            return self.message_path(message_id).read_bytes()
+            fd = files.open_private(self.message_path(message_id), os.O_RDONLY, "message copy")
         except FileNotFoundError:
             return None
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -344,7 +352,7 @@ class SentLog:
         (no copying of blocks).
         """
         try:
-            handle = open(self.file, "rb")
+            handle = os.fdopen(files.open_private(self.file, os.O_RDONLY, "sent log"), "rb")
         except FileNotFoundError:
             return
         with handle:
@@ -380,7 +388,7 @@ class SentLog:
 
     def _lines_forward(self) -> Iterator[bytes]:
         try:
-            handle = open(self.file, "rb")
+            handle = os.fdopen(files.open_private(self.file, os.O_RDONLY, "sent log"), "rb")
         except FileNotFoundError:
             return
         with handle:
