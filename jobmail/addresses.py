@@ -40,6 +40,12 @@ def _plain_address(text: str) -> str | None:
 TEST_DOMAINS = ("test", "example", "invalid", "localhost")
 
 
+def at_test_domain(text: str) -> bool:
+    """Whether an address (or several, comma-separated) names a special-use test domain: only then is it
+    worth asking whether the server is on this machine (a question that may need a DNS look-up)."""
+    return any(part.strip().rstrip(">").rpartition(".")[2].lower() in TEST_DOMAINS for part in text.split(","))
+
+
 def normalize_address(text: str, field: str, *, test_domains: bool = False) -> str:
     """Return the address in the ASCII form a mail server accepts, or raise InputError naming the field.
 

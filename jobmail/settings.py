@@ -9,7 +9,7 @@ import io
 import os
 import re
 
-from jobmail.addresses import check_header_value, normalize_address
+from jobmail.addresses import at_test_domain, check_header_value, normalize_address
 from jobmail.errors import Command, ConfigError, InputError
 
 TYPE_CHECKING = False  # not `from typing import ...`: typing costs `send.py log` ~9 ms of its start
@@ -367,7 +367,9 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
     if from_address:
         try:
             from_address = normalize_address(
-                from_address, "FROM_ADDRESS", test_domains=bool(host) and is_loopback(host)
+                from_address,
+                "FROM_ADDRESS",
+                test_domains=bool(host) and at_test_domain(from_address) and is_loopback(host),
             )
         except InputError as exc:
             raise ConfigError(str(exc).rstrip("."), key="FROM_ADDRESS") from None  # load() says where it was set

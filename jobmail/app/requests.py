@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from jobmail.addresses import check_header_value, normalize_address, normalize_message_id
+from jobmail.addresses import at_test_domain, check_header_value, normalize_address, normalize_message_id
 from jobmail.errors import InputError
 from jobmail.message.model import FLAG_VARIABLES, Envelope
 from jobmail.settings import Settings
@@ -119,7 +119,8 @@ def envelope(request: SendRequest, settings: Settings, original: Original | None
     and References. The test domains (.test, .localhost ...) pass only with a server on this machine."""
     from jobmail.settings import is_loopback
 
-    local = bool(settings.smtp_host) and is_loopback(settings.smtp_host)
+    typed = (*request.to, *request.cc, request.reply_to, original.reply_address if original is not None else "")
+    local = bool(settings.smtp_host) and any(at_test_domain(t) for t in typed) and is_loopback(settings.smtp_host)
     names: dict[str, str] = {}
     to = _addresses(request.to, "--to", names, local)
     if not to and original is not None and original.reply_address:
