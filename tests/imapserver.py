@@ -15,9 +15,9 @@ import threading
 import time
 from argparse import Namespace
 
+from proxyprotocol.reader import ProxyProtocolReader
 from pymap.backend.dict import Config, DictBackend, Login
 from pymap.imap import IMAPServer
-from proxyprotocol.reader import ProxyProtocolReader
 from pysasl import SASLAuth
 
 LOOPBACK = "127.0.0.1"

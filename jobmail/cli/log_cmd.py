@@ -173,6 +173,12 @@ def show(console: Console, args: argparse.Namespace, log: SentLog) -> int:
     for record in history:
         console.verbatim(views.state_line(record))
     console.out("")
+    replies = views.reply_lines(history)
+    if replies:
+        console.out("Replies (local time):")
+        for line in replies:
+            console.verbatim(line)
+        console.out("")
     path = log.message_path(message_id)
     if data is None:
         console.out(f"No stored copy: {path} is missing.")
