@@ -261,3 +261,24 @@ def test_a_scheduled_message_gets_its_copy_when_the_outbox_sends_it(make_account
     assert "saved in your Sent folder" in sent.stdout
     [(flags, data)] = server.messages("Sent")
     assert data == (account.log_dir / "messages" / f"{message_id}.eml").read_bytes() and b"\\Seen" in flags.split()
+
+
+def test_check_logs_in_over_imap_and_says_where_the_sent_folder_is(make_account, password, imap_server):
+    server = imap_server(folders=("Sent Items",))
+    account = with_imap(make_account, password, server)
+    result = account.run("check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"IMAP login as {USERNAME} at 127.0.0.1:{server.port} ... ok (TLSv1.3)" in result.stdout
+    assert "Sent folder ... ok ('Sent Items' (found by its name); a copy of each message sent goes there)" in (
+        result.stdout
+    )
+    assert server.messages("Sent Items") == []  # nothing was sent or copied
+
+
+def test_check_says_when_imap_refuses_the_login(make_account, password, imap_server):
+    server = imap_server()
+    account = with_imap(make_account, password, server, IMAP_USERNAME="someone.else@example.com")
+    result = account.run("check")
+    assert result.returncode == 1
+    assert "Sending works, but IMAP does not yet" in result.stdout
+    assert "refused the login as someone.else@example.com" in result.stderr
