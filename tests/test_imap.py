@@ -282,3 +282,12 @@ def test_check_says_when_imap_refuses_the_login(make_account, password, imap_ser
     assert result.returncode == 1
     assert "Sending works, but IMAP does not yet" in result.stdout
     assert "refused the login as someone.else@example.com" in result.stderr
+
+
+def test_folder_names_in_modified_utf7_and_list_lines():
+    assert imap.encode_name("Envoyés") == "Envoy&AOk-s"
+    assert imap.encode_name("A&B") == "A&-B"
+    assert imap.decode_name(imap.encode_name("Gesendete Objekte ✓")) == "Gesendete Objekte ✓"
+    folder = imap._parse_list(b'(\\HasNoChildren \\Sent) "/" "Sent Items"')
+    assert folder is not None and folder.name == "Sent Items" and "\\sent" in folder.flags
+    assert imap._parse_list(b'(\\Noselect) "/" "[Gmail]"') is None
