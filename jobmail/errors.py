@@ -121,6 +121,13 @@ class SendError(JobmailError):
         self.attempts = 0
 
 
+class MailboxError(JobmailError):
+    """The IMAP server could not be reached or refused a step (login, the Sent copy, the reply search).
+    It never says anything about whether a message was sent: that is the SMTP server's 250."""
+
+    exit_code = EXIT_SEND_FAILED
+
+
 class OutcomeUnknown(SendError):
     """The message data went out but no final reply came back: it may have been delivered."""
 

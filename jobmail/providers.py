@@ -22,6 +22,10 @@ class Provider:
     ca_file: bool = False  # the server has its own certificate: SMTP_CA_FILE is needed
     oauth: str = ""  # its OAUTH_PROVIDER preset, where it takes an OAuth 2.0 sign-in
     oauth_only: bool = False  # it takes no password over SMTP at all: SMTP_AUTH=oauth2 is the only way
+    imap_host: str = ""  # its IMAP server (IMAP_HOST), for the Sent copy and `track`
+    imap_port: int = 993
+    imap_security: str = "ssl"
+    files_sent: bool = False  # it files mail sent over SMTP in Sent by itself: SENT_COPY=auto appends nothing
 
 
 PROVIDERS: tuple[Provider, ...] = (
@@ -34,10 +38,12 @@ PROVIDERS: tuple[Provider, ...] = (
         "Gmail needs an app password: Google Account > Security > 2-Step Verification > App passwords "
         "(turn on 2-Step Verification first). Your normal password is refused with 535. Where app passwords "
         "are missing (many work and school accounts, Advanced Protection), sign in with Google instead "
-        "(SMTP_AUTH=oauth2: README, \"Sign in with Microsoft or Google\").",
+        '(SMTP_AUTH=oauth2: README, "Sign in with Microsoft or Google").',
         ("gmail.com", "googlemail.com"),
         app_password=True,
         oauth="google",
+        imap_host="imap.gmail.com",
+        files_sent=True,
     ),
     Provider(
         "outlook",
@@ -47,7 +53,7 @@ PROVIDERS: tuple[Provider, ...] = (
         "starttls",
         "Outlook.com, Hotmail and Live take no password or app password over SMTP since September 2024 "
         "(535 5.7.139): sign in with Microsoft (SMTP_AUTH=oauth2, then `python send.py login`), with a "
-        "free app registration of your own (README, \"Sign in with Microsoft or Google\").",
+        'free app registration of your own (README, "Sign in with Microsoft or Google").',
         (
             "outlook.com",
             "hotmail.com",
@@ -72,6 +78,8 @@ PROVIDERS: tuple[Provider, ...] = (
         ),
         oauth="microsoft",
         oauth_only=True,
+        imap_host="outlook.office365.com",
+        files_sent=True,
     ),
     Provider(
         "office365",
@@ -85,6 +93,8 @@ PROVIDERS: tuple[Provider, ...] = (
         "address.",
         ("onmicrosoft.com",),
         oauth="microsoft",
+        imap_host="outlook.office365.com",
+        files_sent=True,
     ),
     Provider(
         "yahoo",
@@ -107,6 +117,7 @@ PROVIDERS: tuple[Provider, ...] = (
             "yahoo.co.in",
         ),
         app_password=True,
+        imap_host="imap.mail.yahoo.com",
     ),
     Provider(
         "aol",
@@ -117,6 +128,7 @@ PROVIDERS: tuple[Provider, ...] = (
         "AOL needs an app password: AOL Account Security > Generate app password.",
         ("aol.com", "aim.com"),
         app_password=True,
+        imap_host="imap.aol.com",
     ),
     Provider(
         "icloud",
@@ -128,6 +140,7 @@ PROVIDERS: tuple[Provider, ...] = (
         "App-Specific Passwords. Log in with your full iCloud address.",
         ("icloud.com", "me.com", "mac.com"),
         app_password=True,
+        imap_host="imap.mail.me.com",
     ),
     Provider(
         "fastmail",
@@ -150,6 +163,7 @@ PROVIDERS: tuple[Provider, ...] = (
             "messagingengine.com",
         ),
         app_password=True,
+        imap_host="imap.fastmail.com",
     ),
     Provider(
         "zoho",
@@ -161,6 +175,8 @@ PROVIDERS: tuple[Provider, ...] = (
         "smtp.zoho.jp: the one your Zoho web address ends with). With two-factor authentication on, use an "
         "app-specific password (Zoho Accounts > Security > App Passwords).",
         ("zoho.com", "zohomail.com"),
+        imap_host="imap.zoho.com",
+        files_sent=True,
     ),
     Provider(
         "zoho-eu",
@@ -171,6 +187,8 @@ PROVIDERS: tuple[Provider, ...] = (
         "Zoho: with two-factor authentication on, use an app-specific password "
         "(Zoho Accounts > Security > App Passwords).",
         ("zohomail.eu",),
+        imap_host="imap.zoho.eu",
+        files_sent=True,
     ),
     Provider(
         "proton",
@@ -184,6 +202,9 @@ PROVIDERS: tuple[Provider, ...] = (
         "to the exported cert.pem.",
         ("proton.me", "protonmail.com", "protonmail.ch", "pm.me"),
         ca_file=True,
+        imap_host="127.0.0.1",
+        imap_port=1143,
+        imap_security="starttls",
     ),
     Provider(
         "gmx",
@@ -194,6 +215,7 @@ PROVIDERS: tuple[Provider, ...] = (
         "GMX blocks SMTP until you allow it: Settings > POP3 & IMAP > Allow access via POP3 and IMAP. "
         "Log in with your full address.",
         ("gmx.net", "gmx.de", "gmx.at", "gmx.ch"),
+        imap_host="imap.gmx.net",
     ),
     Provider(
         "gmx-com",
@@ -204,6 +226,7 @@ PROVIDERS: tuple[Provider, ...] = (
         "GMX blocks SMTP until you allow it: Settings > POP3 & IMAP > Allow access via POP3 and IMAP. "
         "Log in with your full address.",
         ("gmx.com", "gmx.us", "gmx.co.uk", "gmx.fr", "gmx.es"),
+        imap_host="imap.gmx.com",
     ),
 )
 

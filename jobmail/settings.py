@@ -57,7 +57,18 @@ KEYS: dict[str, str] = {
     "OAUTH_SCOPE": "",
     "OAUTH_TOKEN_COMMAND": "",
     "SIGNATURE_FILE": "",
+    "IMAP_HOST": "",
+    "IMAP_PORT": "",
+    "IMAP_SECURITY": "ssl",
+    "IMAP_USERNAME": "",
+    "SENT_COPY": "auto",
+    "SENT_FOLDER": "",
 }
+IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+SENT_COPY_MODES = ("auto", "always", "never")
+# Microsoft's access token names each service it is good for: IMAP needs its own scope (Google's one
+# scope, https://mail.google.com/, covers SMTP and IMAP alike).
+MICROSOFT_IMAP_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All"
 AUTH_MODES = ("password", "oauth2")
 # OAuth 2.0 presets: (authorize URL, device authorization URL or "" when the provider has none for the
 # mail scope, token URL, scope). {tenant} is OAUTH_TENANT. Google's device flow refuses the Gmail scope.
@@ -117,6 +128,12 @@ class Settings(Record):
     oauth_scope: str = ""
     oauth_token_command: str = ""
     signature_file: str | None = None
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_security: str = "ssl"
+    imap_username: str = ""
+    sent_copy: str = "auto"
+    sent_folder: str = ""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
@@ -146,6 +163,28 @@ class Settings(Record):
     @property
     def server(self) -> str:
         return f"{self.smtp_host}:{self.smtp_port}"
+
+    @property
+    def uses_imap(self) -> bool:
+        """IMAP_HOST is set: `track` and `check` log in over IMAP, and a Sent copy may be appended."""
+        return bool(self.imap_host)
+
+    @property
+    def imap_server(self) -> str:
+        return f"{self.imap_host}:{self.imap_port}"
+
+    @property
+    def copies_to_sent(self) -> bool:
+        """Whether a send appends a copy to the Sent folder: SENT_COPY=always, or auto where the provider
+        (known from SMTP_HOST) does not file mail sent over SMTP in Sent by itself; never without IMAP_HOST."""
+        if not self.uses_imap or self.sent_copy == "never":
+            return False
+        if self.sent_copy == "always":
+            return True
+        from jobmail.providers import for_host  # only a send with IMAP configured asks
+
+        known = for_host(self.smtp_host) if self.smtp_host else None
+        return not (known is not None and known.files_sent)
 
     def require_account(self) -> None:
         """Raise unless the settings name an account that mail can be sent from."""
@@ -407,6 +446,7 @@ def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
         overdue_after_hours=_number("OVERDUE_AFTER_HOURS", values["OVERDUE_AFTER_HOURS"], 0, 24 * 365),
         signature_file=_signature_file(base, values["SIGNATURE_FILE"].strip()),
         **_oauth(values),
+        **_imap(values, values["SMTP_USERNAME"].strip() or from_address),
     )
 
 
@@ -422,6 +462,50 @@ def _signature_file(base: str, text: str) -> str | None:
     return path
 
 
+def _imap(values: dict[str, str], smtp_username: str) -> dict[str, Any]:
+    """The IMAP_* keys, SENT_COPY and SENT_FOLDER. IMAP stays off (no Sent copy, no `track`) without IMAP_HOST."""
+    security = values["IMAP_SECURITY"].strip().lower()
+    if security not in SECURITY_MODES:
+        raise ConfigError(
+            f"IMAP_SECURITY={values['IMAP_SECURITY']!r} is not one of {', '.join(SECURITY_MODES)}: "
+            "use ssl for port 993, starttls for 143",
+            key="IMAP_SECURITY",
+        )
+    host = values["IMAP_HOST"].strip()
+    if host and (any(ch.isspace() for ch in host) or "/" in host):
+        raise ConfigError(f"IMAP_HOST={host!r} is not a host name: write it like imap.example.com", key="IMAP_HOST")
+    if security == "none" and host and not is_loopback(host):
+        raise ConfigError(
+            f"IMAP_SECURITY=none is allowed only for a server on this machine, not {host}: use ssl or starttls",
+            key="IMAP_SECURITY",
+        )
+    port_text = values["IMAP_PORT"].strip()
+    port = _integer("IMAP_PORT", port_text, 1, 65535) if port_text else IMAP_PORTS[security]
+    username = values["IMAP_USERNAME"].strip() or smtp_username
+    if "\r" in username or "\n" in username:
+        raise ConfigError("IMAP_USERNAME contains a line break: keep it on one line", key="IMAP_USERNAME")
+    copy = values["SENT_COPY"].strip().lower()
+    if copy not in SENT_COPY_MODES:
+        raise ConfigError(
+            f"SENT_COPY={values['SENT_COPY']!r} is not one of {', '.join(SENT_COPY_MODES)}: auto copies only where "
+            "the provider does not file sent mail itself",
+            key="SENT_COPY",
+        )
+    folder = values["SENT_FOLDER"].strip()
+    if any(ch in folder for ch in '\r\n"\\') or not folder.isprintable():
+        raise ConfigError(
+            f"SENT_FOLDER={folder!r} cannot be a folder name: give it as your mail program shows it", key="SENT_FOLDER"
+        )
+    return {
+        "imap_host": host,
+        "imap_port": port,
+        "imap_security": security,
+        "imap_username": username,
+        "sent_copy": copy,
+        "sent_folder": folder,
+    }
+
+
 def _provider_of(host: str) -> str:
     """The OAuth preset of a known mail provider's SMTP host (smtp.office365.com -> microsoft), else ""."""
     from jobmail.providers import for_host
@@ -433,7 +517,7 @@ def _provider_of(host: str) -> str:
 _TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,99}")
 
 
-def _oauth(values: dict[str, str]) -> dict[str, str]:
+def _oauth(values: dict[str, str]) -> dict[str, Any]:
     """SMTP_AUTH and the OAUTH_* keys, a provider's preset filling in what is not set."""
     auth = values["SMTP_AUTH"].strip().lower()
     if auth not in AUTH_MODES:
@@ -469,6 +553,8 @@ def _oauth(values: dict[str, str]) -> dict[str, str]:
             raise ConfigError(f"{key}={url!r} is not an https:// address: give the provider's endpoint", key=key)
         urls[key] = url
     scope = " ".join(values["OAUTH_SCOPE"].split()) or preset[3]
+    if provider == "microsoft" and values["IMAP_HOST"].strip() and not values["OAUTH_SCOPE"].strip():
+        scope = f"{scope} {MICROSOFT_IMAP_SCOPE}"  # only when IMAP is used: a new scope means a new sign-in
     client_id = values["OAUTH_CLIENT_ID"].strip()
     if not command:
         missing = "OAUTH_CLIENT_ID" if not client_id else "OAUTH_TOKEN_URL" if not urls["OAUTH_TOKEN_URL"] else ""

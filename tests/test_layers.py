@@ -1,6 +1,6 @@
 """The package's layers, read from its own imports (ast): every import goes down, never up or sideways.
 
-    cli -> app -> {message, store, smtp, auth} -> the base (settings, status, errors, ...)
+    cli -> app -> {message, store, smtp, imap, auth} -> the base (settings, status, errors, ...)
 
 A module may import from its own package and from any lower layer. Packages of the middle layer import
 each other only where SIBLINGS allows it. Only cli/ prints or reads the terminal.
@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "jobmail"
-RANK = {"cli": 3, "app": 2, "message": 1, "store": 1, "smtp": 1, "auth": 1}
+RANK = {"cli": 3, "app": 2, "message": 1, "store": 1, "smtp": 1, "imap": 1, "auth": 1}
 BASE = 0  # the modules directly in jobmail/: settings, status, errors, clock, when, addresses, providers ...
 # Middle-layer packages that may use each other: (importer, imported) and why.
 SIBLINGS = {
     ("smtp", "auth"): "the account check looks up the password in the keyring between connecting and login",
+    ("imap", "smtp"): "IMAP verifies certificates exactly as SMTP does: the same SSL context (SMTP_CA_FILE)",
 }
 
 

@@ -60,6 +60,11 @@ def test_relative_paths_are_relative_to_the_env_file(tmp_path):
         ("FROM_ADDRESS=alex@\n", "FROM_ADDRESS: 'alex@' is not a valid email address"),
         ("BUSINESS_HOURS=9-5\n", "BUSINESS_HOURS='9-5' is not a range of the day"),
         ("BUSINESS_HOURS=17:00-09:00\n", "BUSINESS_HOURS='17:00-09:00' is not a range of the day"),
+        ("IMAP_SECURITY=tls\n", "IMAP_SECURITY='tls' is not one of starttls, ssl, none"),
+        ("IMAP_SECURITY=none\nIMAP_HOST=imap.example.com\n", "IMAP_SECURITY=none is allowed only for a server"),
+        ("IMAP_PORT=0\n", "IMAP_PORT=0 is out of range"),
+        ("SENT_COPY=sometimes\n", "SENT_COPY='sometimes' is not one of auto, always, never"),
+        ('SENT_FOLDER=\'a"b\'\n', "cannot be a folder name"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, extra, expected):
@@ -272,3 +277,42 @@ def test_none_is_refused_for_a_name_that_does_not_resolve_to_loopback(tmp_path):
     with pytest.raises(ConfigError, match="does not resolve to loopback addresses only") as caught:
         load(write(tmp_path, text), {})
     assert caught.value.key == "SMTP_SECURITY"
+
+
+def test_imap_is_off_until_imap_host_is_set(tmp_path):
+    settings = load(write(tmp_path, BASE), environ={})
+    assert not settings.uses_imap and not settings.copies_to_sent
+    settings = load(write(tmp_path, BASE + "IMAP_HOST=imap.example.com\n"), environ={})
+    assert (settings.imap_host, settings.imap_port, settings.imap_security) == ("imap.example.com", 993, "ssl")
+    assert settings.imap_username == "alex@example.com"  # SMTP_USERNAME, itself FROM_ADDRESS here
+    assert settings.copies_to_sent  # auto, and an unknown provider files nothing by itself
+    settings = load(write(tmp_path, BASE + "IMAP_HOST=imap.example.com\nIMAP_SECURITY=starttls\n"), environ={})
+    assert settings.imap_port == 143
+
+
+@pytest.mark.parametrize(
+    ("smtp_host", "sent_copy", "copies"),
+    [
+        ("smtp.gmail.com", "auto", False),  # Gmail files SMTP-sent mail in Sent itself
+        ("smtp.office365.com", "auto", False),
+        ("smtp.mail.yahoo.com", "auto", True),  # Yahoo does not
+        ("smtp.fastmail.com", "auto", True),
+        ("smtp.gmail.com", "always", True),
+        ("smtp.mail.yahoo.com", "never", False),
+    ],
+)
+def test_sent_copy_auto_follows_the_provider(tmp_path, smtp_host, sent_copy, copies):
+    text = f"SMTP_HOST={smtp_host}\nFROM_ADDRESS=alex@example.com\nFROM_NAME=Alex\nIMAP_HOST=imap.example.com\n"
+    settings = load(write(tmp_path, text + f"SENT_COPY={sent_copy}\n"), environ={})
+    assert settings.copies_to_sent is copies
+
+
+def test_the_microsoft_scope_names_imap_only_when_imap_is_used(tmp_path):
+    text = BASE.replace("smtp.example.com", "smtp.office365.com") + "SMTP_AUTH=oauth2\nOAUTH_CLIENT_ID=abc\n"
+    assert "IMAP.AccessAsUser.All" not in load(write(tmp_path, text), environ={}).oauth_scope
+    scope = load(write(tmp_path, text + "IMAP_HOST=outlook.office365.com\n"), environ={}).oauth_scope
+    assert scope.split() == [
+        "https://outlook.office.com/SMTP.Send",
+        "offline_access",
+        "https://outlook.office.com/IMAP.AccessAsUser.All",
+    ]

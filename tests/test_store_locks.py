@@ -47,6 +47,7 @@ def held(lock) -> str:
         (lambda f: locks.send_guard(f), "send.lock"),
         (lambda f: locks.sender_lock(f, "3f2a1b9c0d4e"), "messages/3f2a1b9c0d4e.lock"),
         (lambda f: locks.outbox_lock(f), "outbox.lock"),
+        (lambda f: locks.sent_copy_lock(f), "sent-copy.lock"),
         (lambda f: locks.wake_lock(locks.wake_path(f, 4242, "beef")), "outbox-wake/4242-beef.lock"),
     ],
 )
@@ -65,7 +66,13 @@ def test_the_docstring_lists_every_lock_in_the_order_they_are_taken():
     doc = locks.__doc__
     order = doc[doc.index("Order.") :]
     tree = [line.split()[0] for line in order.split("\n\n")[1].splitlines()]
-    assert tree == ["outbox-wake/<port>-<token>.lock", "send.lock", "messages/<id>.lock", "sent.jsonl.lock"]
+    assert tree == [
+        "outbox-wake/<port>-<token>.lock",
+        "send.lock",
+        "messages/<id>.lock",
+        "sent-copy.lock",
+        "sent.jsonl.lock",
+    ]
     assert "send.lock  or  outbox.lock" in order
 
 

@@ -215,6 +215,14 @@ class Outbox:
         """Mark ``unknown`` every message whose sending process died after ``sending`` (never resent)."""
         return recover_interrupted(self.log, [r for r in self.log.latest_states() if r.get("status") == Status.SENDING])
 
+    def retry_sent_copies(self) -> list[dict]:
+        """The Sent folder copies that failed earlier, made now (one IMAP connection); their records."""
+        if not self.settings.copies_to_sent:
+            return []
+        from jobmail.app import sentcopy  # imports imaplib: only where a copy is wanted
+
+        return sentcopy.retry_pending(self.settings, self.log, None, self.password)
+
     def run_due(self, on_event: Callback = _ignore, on_outcome: Callback = _ignore) -> list[Outcome]:
         """Send every message that is due now (holding those too late); return what happened to each."""
         outcomes = []
@@ -329,7 +337,8 @@ class Outbox:
         last: dict = {}
 
         def remember(status: str, record: dict) -> None:
-            last.update(record=record)
+            if status != "sent_copy":  # the Sent copy's outcome is reported, not the message's outcome
+                last.update(record=record)
             on_event(status, record)
 
         try:

@@ -274,7 +274,17 @@ class _Delivery:
         with sender_lock(self.log.folder, self.message_id):
             done = self.send(data, password, sleep)
         self.record_sent(done)
+        if self.settings.copies_to_sent:
+            self.copy_to_sent(data, password)
         return done
+
+    def copy_to_sent(self, data: bytes, password: Callable[[], str]) -> None:
+        """The Sent folder copy, after `sent` is on disk: its outcome is a record of its own, and a failed
+        copy stays `pending` for `outbox run` or `track` (it never makes the send fail)."""
+        from jobmail.app import sentcopy  # imports imaplib: only a send that makes a Sent copy pays for it
+
+        written = sentcopy.save_after_send(self.settings, self.log, self.base, data, password)
+        self.on_event("sent_copy", written)
 
     def write(self, state: Status, **extra: object) -> None:
         with interrupts.deferred():  # a stop waits for the record to be whole, then ends the send
@@ -332,6 +342,7 @@ class _Delivery:
                         "tls": done.tls,
                         "reply": {"code": done.code, "text": done.text},
                         "attempts": done.attempts,
+                        **({"sent_copy": "pending"} if self.settings.copies_to_sent else {}),
                     }
                 )
         except Exception as exc:  # delivered, but the log could not say so: never report "nothing sent"

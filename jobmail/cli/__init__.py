@@ -31,6 +31,7 @@ COMMANDS = {
     "lint": "lint_cmd",
     "log": "log_cmd",
     "outbox": "outbox_cmd",
+    "track": "track_cmd",
 }
 SUMMARIES = {
     "send": "render, check and send one email",
@@ -42,6 +43,7 @@ SUMMARIES = {
     "lint": "check a template (or an .eml file) against the guide, without sending",
     "log": "show what was sent: the latest state of each message, newest first",
     "outbox": "list scheduled messages; cancel one, send one now, or run the scheduled sends",
+    "track": "find the answers to what you sent in your mailbox (IMAP, read-only) and log them as replied",
 }
 
 EPILOG = """global options, before or after COMMAND: --env-file PATH (settings file; default: .env here),

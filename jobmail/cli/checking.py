@@ -23,6 +23,12 @@ def run_check(console: Console, settings: Settings) -> int:
 
     result = check(settings, on_step=print_step, environ=os.environ)
     failed = result.failed
+    if failed is None and settings.uses_imap:
+        failed = _check_imap(settings, print_step)
+        if failed is not None:
+            console.out(f"Sending works, but IMAP does not yet: the {failed.title.split()[0]} step failed.")
+            print_failure(console, failed)
+            return failed.exit_code
     if failed is None:
         console.out(
             f"The account works: {settings.smtp_username} can send through {settings.server}. Nothing was sent."
@@ -31,6 +37,15 @@ def run_check(console: Console, settings: Settings) -> int:
     console.out(f"The account does not work yet: the {failed.title.split()[0]} step failed.")
     print_failure(console, failed)
     return failed.exit_code
+
+
+def _check_imap(settings: Settings, print_step) -> Step | None:
+    """IMAP_HOST is set: log in there too (the same password or sign-in) and find the Sent folder."""
+    from jobmail.app.sending import password_provider
+    from jobmail.imap import diagnose  # imports imaplib: only with IMAP_HOST set
+
+    steps = diagnose.check(settings, password_provider(settings), print_step)
+    return next((step for step in steps if not step.ok), None)
 
 
 def print_failure(console: Console, step: Step) -> None:

@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         action="append",
         default=[],
         metavar="STATUS",
-        help="only messages now in STATUS: sent, failed, unknown, scheduled, overdue, cancelled, sending or "
+        help="only messages now in STATUS: sent, replied, failed, unknown, scheduled, overdue, cancelled, sending or "
         "retrying (repeat it, or a comma list: sent,failed)",
     )
     p.add_argument("--to", metavar="TEXT", help="only messages to an address containing TEXT (any case)")
@@ -173,11 +173,17 @@ def show(console: Console, args: argparse.Namespace, log: SentLog) -> int:
     for record in history:
         console.verbatim(views.state_line(record))
     console.out("")
+    replies = views.reply_lines(history)
+    if replies:
+        console.out("Replies (local time):")
+        for line in replies:
+            console.verbatim(line)
+        console.out("")
     path = log.message_path(message_id)
     if data is None:
         console.out(f"No stored copy: {path} is missing.")
         return EXIT_OK
-    kept = "sent" if latest["status"] in (Status.SENT, Status.UNKNOWN) else "kept"
+    kept = "sent" if latest["status"] in (Status.SENT, Status.REPLIED, Status.UNKNOWN) else "kept"
     console.out(f"Stored message, exactly as {kept}: {path}")
     console.out(
         f"({len(data)} bytes; the exact bytes alone: ",

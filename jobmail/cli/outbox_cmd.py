@@ -76,6 +76,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         reporting.report_outcome(console, outcome)
         return reporting.exit_code([outcome])
     if args.action == "run":
+        for record in outbox.retry_sent_copies():
+            console.out(*reporting.sent_copy_parts(record))
         recovered = outbox.recover()
         for record in recovered:
             to = ", ".join(record.get("to", []))

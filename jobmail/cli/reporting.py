@@ -51,6 +51,8 @@ def retry_reporter(console: Console) -> OnEvent:
     """The on_event callback of a send: a retry, as it happens (send and the outbox)."""
 
     def report_event(state: str, record: dict) -> None:
+        if state == "sent_copy":
+            console.out(*sent_copy_parts(record))
         if state == Status.RETRYING:
             console.err(
                 f"attempt {record['attempt']} failed: ",
@@ -59,6 +61,28 @@ def retry_reporter(console: Console) -> OnEvent:
             )
 
     return report_event
+
+
+def sent_copy_parts(record: dict) -> tuple:
+    """The Sent folder copy's outcome, as a line's parts (a send, `outbox run`, `track`)."""
+    short = record["id"][: views.SHORT_ID]
+    folder = record.get("sent_copy_folder", "")
+    outcome = record.get("sent_copy")
+    if outcome == "saved":
+        return (f"Copy of {short} saved in your Sent folder ({folder}).",)
+    if outcome == "found":
+        return (f"{short} is already in your Sent folder ({folder}): no second copy made.",)
+    if outcome == "pending":
+        return (
+            f"Sent folder copy of {short} not made yet (",
+            *lifted((str(record.get("sent_copy_error", "")),)),
+            "): the message itself was sent; ",
+            Command("track"),
+            " or ",
+            Command("outbox", "run", "--once"),
+            " tries again.",
+        )
+    return (f"Sent folder copy of {short}: {outcome}.",)
 
 
 # -- send now ------------------------------------------------------------------------------------

@@ -56,6 +56,15 @@ CSV_COLUMNS = (
 # Fields of the message itself, shown once at the top of `log show`, not with each state.
 MESSAGE_KEYS = ("from", "to", "cc", "subject", "message_id", "template", "recipients", "body_sha256", "zone")
 _STATE_KEYS = ("due", "server", "tls", "reply", "attempt", "attempts", "retry_in", "error", "note")
+# Shown by their own words (the Sent copy, an answer), or in `log show`'s Replies section (the excerpt).
+_COPY_KEYS = ("sent_copy", "sent_copy_folder", "sent_copy_error")
+_REPLY_KEYS = ("reply_from", "reply_date", "reply_subject", "reply_message_id", "reply_excerpt")
+COPY_WORDS = {
+    "pending": "Sent folder copy pending",
+    "saved": "copy saved in Sent folder",
+    "found": "already in Sent folder (no second copy)",
+    "missing": "no Sent folder copy: the stored message is missing",
+}
 
 
 # -- filter values -------------------------------------------------------------------------------
@@ -308,10 +317,38 @@ def state_line(record: dict) -> str:
             details.append(f"error: {value}")
         else:
             details.append(str(value))
-    known = {"id", "time", "status", *MESSAGE_KEYS, *_STATE_KEYS}
+    if record.get("reply_from"):
+        details.append(f"answer from {record['reply_from']}: {record.get('reply_subject', '')}".rstrip(": "))
+    if record.get("sent_copy"):
+        copy = COPY_WORDS.get(str(record["sent_copy"]), f"Sent folder copy {record['sent_copy']}")
+        folder = record.get("sent_copy_folder")
+        error = record.get("sent_copy_error")
+        details.append(copy + (f" {folder!r}" if folder else "") + (f" ({error})" if error else ""))
+    known = {"id", "time", "status", *MESSAGE_KEYS, *_STATE_KEYS, *_COPY_KEYS, *_REPLY_KEYS}
     details += [f"{key}: {value}" for key, value in record.items() if key not in known]
     head = f"  {local_time(str(record.get('time', '')), seconds=True)}  {str(record.get('status')):<9}"
     return f"{head}  {'; '.join(details)}".rstrip()
+
+
+def reply_line(record: dict) -> str:
+    """An answer, in one line: the message's short id, when the answer was written, who, its subject."""
+    when = local_time(str(record.get("reply_date") or record.get("time", "")))
+    sender, subject = record.get("reply_from", ""), record.get("reply_subject", "")
+    return f"  {record['id'][:SHORT_ID]}  {when}  {sender}  {subject}".rstrip()
+
+
+def reply_lines(history: list[dict]) -> list[str]:
+    """`log show`'s Replies section: each answer's sender, time, subject, Message-ID and first lines."""
+    lines: list[str] = []
+    for record in history:
+        if record.get("status") != Status.REPLIED or not record.get("reply_from"):
+            continue
+        when = local_time(str(record.get("reply_date") or record.get("time", "")))
+        lines.append(f"  {when}  from {record.get('reply_from')}: {record.get('reply_subject', '')}")
+        if record.get("reply_message_id"):
+            lines.append(f"    Message-ID: {record['reply_message_id']}")
+        lines += [f"    | {line}" for line in str(record.get("reply_excerpt") or "").splitlines()]
+    return lines
 
 
 # -- the outbox ----------------------------------------------------------------------------------

@@ -20,16 +20,22 @@ lock that can be taken belongs to no live process), their files created 0600 in 
 5. `outbox-wake/<port>-<token>.lock` (`wake_lock`, its path from `wake_path`): held by each waiting
    process while it lives; the others find the live waiters by trying these locks (`timeout=0`) and send
    one datagram to each port. A free one belongs to a dead waiter and is removed.
+6. `sent-copy.lock` (`sent_copy_lock`): held while Sent folder copies are made over IMAP (after a send's
+   250, or retrying pending ones in `outbox run` and `track`): its holder searches the folder, appends,
+   and records the outcome, so two processes never both find "not there yet" and append twice.
 
 Order. A process takes them only in this order (outermost first), so no two processes wait for each other:
 
     outbox-wake/<port>-<token>.lock      a waiting process (outbox wait / run), for its whole life
       send.lock  or  outbox.lock         never both (an immediate send or a schedule; an outbox claim)
         messages/<id>.lock               delivering the message (app.sending.deliver)
+        sent-copy.lock                   the Sent copies (after messages/<id>.lock is released; or alone)
           sent.jsonl.lock                each append and read-then-append (innermost, re-entrant)
 
 - immediate send: send.lock -> sent.jsonl.lock (recovery, duplicate check, the stored copy), released;
   then, still under send.lock, messages/<id>.lock -> sent.jsonl.lock for each record of the delivery.
+- the Sent copy (app.sentcopy), after a delivery's messages/<id>.lock is released, under the send.lock or
+  outbox.lock still held; or alone (`track`, `outbox run` retrying): sent-copy.lock -> sent.jsonl.lock.
 - schedule: send.lock -> sent.jsonl.lock (duplicate check, the stored copy, the `scheduled` record).
 - outbox claim (due, send-now): outbox.lock -> [sent.jsonl.lock: `overdue` or a missing copy's `failed`]
   -> messages/<id>.lock -> sent.jsonl.lock.  cancel: outbox.lock -> sent.jsonl.lock.
@@ -69,6 +75,7 @@ SEND_LOCK = "send.lock"
 SENDER_LOCK_SUFFIX = ".lock"  # messages/<id>.lock
 OUTBOX_LOCK = "outbox.lock"
 OUTBOX_OWNER = OUTBOX_LOCK + ".owner"  # "<pid> <unix time> <command words>" of the outbox lock's holder
+SENT_COPY_LOCK = "sent-copy.lock"
 WAKE_DIR = "outbox-wake"
 WAKE_SUFFIX = ".lock"  # outbox-wake/<port>-<token>.lock
 LOCK_MODE = 0o600
@@ -168,6 +175,13 @@ def _held_by(folder: str, timeout: float) -> str:
         f"process {pid_number} ({command}, since {started}) has held {path} for more than {timeout:g}s: wait for "
         f"it to finish, or stop it if it hangs (kill {pid_number}), then try again"
     )
+
+
+def sent_copy_lock(folder: str) -> FileLock:
+    """`sent-copy.lock`: held while Sent folder copies are searched for, appended and recorded. Waits
+    LOCK_TIMEOUT (then filelock's Timeout: the copy stays pending). Makes the log folders."""
+    ensure_private_dirs(folder)
+    return FileLock(os.path.join(folder, SENT_COPY_LOCK), timeout=LOCK_TIMEOUT, mode=LOCK_MODE)
 
 
 def wake_dir(folder: str) -> str:

@@ -1,0 +1,1 @@
+"""IMAP: the Sent folder copy and the reply search (see client.py)."""
