@@ -291,3 +291,34 @@ def test_folder_names_in_modified_utf7_and_list_lines():
     folder = imap._parse_list(b'(\\HasNoChildren \\Sent) "/" "Sent Items"')
     assert folder is not None and folder.name == "Sent Items" and "\\sent" in folder.flags
     assert imap._parse_list(b'(\\Noselect) "/" "[Gmail]"') is None
+
+
+def test_reply_to_latest_answers_their_latest_email_in_inbox_in_its_thread(make_account, password, imap_server):
+    server = imap_server()
+    account = with_imap(make_account, password, server, SENT_COPY="never")
+    older = reply_to("<first@acme.example.com>", n=1).replace(b"answer-1", b"older-1")
+    latest = (
+        b"From: Jordan Lee <jordan.lee@acme.example.com>\r\nTo: " + USERNAME.encode() + b"\r\n"
+        b"Subject: Next steps for the Data Analyst role\r\nMessage-ID: <latest-2@acme.example.com>\r\n"
+        b"References: <first@acme.example.com>\r\n\r\nShall we meet on Thursday?\r\n"
+    )
+    server.deliver("INBOX", older)
+    server.deliver("INBOX", reply_to("<x@y.example.com>", sender="Someone Else <else@other.example.com>", n=3))
+    server.deliver("INBOX", latest)
+    args = [a for a in WITHDRAW_ARGS if a not in ("--to", "jordan.lee@acme.example.com")]
+    result = account.run(*args, "--reply-to-latest", "jordan.lee@acme.example.com")
+    assert result.returncode == 0, result.stderr
+    (received,) = account.server.messages
+    assert received.rcpt_tos == ["jordan.lee@acme.example.com"]
+    assert b"\r\nSubject: Re: Next steps for the Data Analyst role\r\n" in received.data
+    assert b"\r\nIn-Reply-To: <latest-2@acme.example.com>\r\n" in received.data
+    assert b"References: <first@acme.example.com> <latest-2@acme.example.com>" in received.data
+    nobody = account.run(*args, "--reply-to-latest", "nobody@acme.example.com")
+    assert nobody.returncode == 2 and "no message from nobody@acme.example.com in INBOX" in nobody.stderr
+
+
+def test_reply_to_latest_without_imap_says_what_to_set(make_account, password):
+    account = make_account("starttls")
+    result = account.run("send", "withdraw", "--reply-to-latest", "j@acme.example.com", "--position", "X",
+                         "--company", "Y")
+    assert result.returncode == 2 and "set IMAP_HOST" in result.stderr

@@ -539,6 +539,7 @@ def test_setup_for_an_outlook_address_proposes_oauth2(tmp_path, make_oauth_accou
     text = env.read_text(encoding="utf-8")
     assert "SMTP_AUTH=oauth2" in text and "OAUTH_PROVIDER=microsoft" in text and "OAUTH_TENANT=common" in text
     assert "SMTP_HOST=smtp-mail.outlook.com" in text
+    assert "IMAP_HOST=outlook.office365.com" in text  # the preset's IMAP server: track and the Sent folder
 
 
 def test_the_provider_follows_from_a_known_smtp_host():

@@ -33,6 +33,9 @@ OWNED_KEYS = (
     "OAUTH_PROVIDER",
     "OAUTH_CLIENT_ID",
     "OAUTH_TENANT",
+    "IMAP_HOST",
+    "IMAP_PORT",
+    "IMAP_SECURITY",
 )
 _ASSIGNMENT = re.compile(r"^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
 _NEEDS_QUOTES = re.compile(r"[#\"'\\$`]|^\s|\s$")

@@ -42,6 +42,7 @@ class SendRequest(Record):
     reason: str | None = None
     offer_help: bool | None = None  # None: the template's own default (offer it)
     reply_to_message: str = ""  # a saved email (.eml) this one answers: its thread, sender and subject
+    original: bytes = b""  # or that email's bytes themselves (--reply-to-latest fetched it over IMAP)
     interview_on: datetime | None = None  # the interview this withdrawal cancels (aware, in the user's zone)
     deadline: datetime | None = None  # by when the offer must be answered (aware, in the user's zone)
     highlight: str | None = None  # one sentence of thanks about something specific

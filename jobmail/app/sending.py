@@ -41,7 +41,7 @@ from jobmail.message.compose import (
 )
 from jobmail.message.etiquette import Report, check, check_signature, check_timing, suggest_highlight
 from jobmail.message.model import FLAG_VARIABLES
-from jobmail.message.original import read_original
+from jobmail.message.original import Original, parse_original, read_original
 from jobmail.settings import Settings
 from jobmail.smtp import client as smtp
 from jobmail.status import Status
@@ -72,7 +72,12 @@ class Prepared:
 def prepare(settings: Settings, request: SendRequest, now: datetime) -> Prepared:
     """Render, build and check the message `request` asks for, dated `now` (its send time)."""
     variables = template_variables(request, settings)
-    original = read_original(request.reply_to_message) if request.reply_to_message.strip() else None
+    if request.original:
+        original: Original | None = parse_original(request.original, "the latest message (--reply-to-latest)")
+    elif request.reply_to_message.strip():
+        original = read_original(request.reply_to_message)
+    else:
+        original = None
     addressed = envelope(request, settings, original)
     draft = render(settings.templates_dir, request.template, variables)
     if original is not None:  # their subject, so that every mail program threads it

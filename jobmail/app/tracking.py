@@ -64,6 +64,25 @@ def track(
     return Tracked(len(by_message_id), day, folders, written, copies)
 
 
+def latest_from(settings: Settings, address: str, secret: Callable[[], str] | None = None) -> bytes:
+    """`send --reply-to-latest ADDR`: the raw bytes of that person's latest message in INBOX."""
+    from jobmail.errors import ConfigError, InputError
+
+    if not settings.uses_imap:
+        raise ConfigError(
+            "--reply-to-latest reads your INBOX over IMAP: set IMAP_HOST (README: \"Sent folder and replies\"), "
+            "or save their email and use --reply-to-message FILE"
+        )
+    with imap.connect(settings, secret or password_provider(settings)) as box:
+        raw = box.latest_from(address)
+    if raw is None:
+        raise InputError(
+            f"--reply-to-latest: no message from {address} in INBOX: check the address (as their emails show it), "
+            "or save the email and use --reply-to-message FILE"
+        )
+    return raw
+
+
 def _record_replies(log: SentLog, found: list[imap.Reply], ours: dict[str, dict]) -> list[dict]:
     written: list[dict] = []
     if not found:

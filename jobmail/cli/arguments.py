@@ -60,6 +60,12 @@ def add_message_arguments(p: argparse.ArgumentParser) -> None:
         help="answer the recruiter's email saved as FILE (.eml, or its source): their thread, their address, "
         "'Re: <their subject>'",
     )
+    p.add_argument(
+        "--reply-to-latest",
+        default="",
+        metavar="ADDR",
+        help="answer ADDR's latest email in your INBOX (IMAP), the same way",
+    )
     p.add_argument("--bcc-self", action="store_true", help="send yourself a copy (no Bcc header is written)")
     add_variable_arguments(p)
 

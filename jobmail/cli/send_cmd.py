@@ -46,9 +46,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
     due = zone = None
     if at:  # checked before anything else, dry run included; the message is dated when it is due
         due, zone = reporting.resolve_due(at, args.tz, settings, now)
-    if not args.to and not args.reply_to_message:
+    if not args.to and not args.reply_to_message and not args.reply_to_latest:
         raise InputError("--to is missing: give the recipient's address (or --reply-to-message with their email)")
+    if args.reply_to_message and args.reply_to_latest:
+        raise InputError("--reply-to-message and --reply-to-latest both name the email to answer: keep one")
     request = request_from(args, event_dates(args, now, settings.business_hours))
+    if args.reply_to_latest:
+        from jobmail.addresses import normalize_address
+        from jobmail.app.tracking import latest_from
+
+        sender = normalize_address(args.reply_to_latest, "--reply-to-latest", test_domains=True)
+        request = request._replace(original=latest_from(settings, sender))
     prepared = prepare(settings, request, due or now)
     reporting.print_summary(console, prepared)
     if due is not None and args.dry_run:  # otherwise scheduling says it, with the id

@@ -455,6 +455,12 @@ def ask_account(
     if ca_file:
         values["SMTP_CA_FILE"] = ca_file
     values.update(oauth_values)
+    if chosen is not None and chosen.imap_host and host == chosen.host:
+        values.update(IMAP_HOST=chosen.imap_host, IMAP_PORT=str(chosen.imap_port), IMAP_SECURITY=chosen.imap_security)
+        copy = "it files sent mail there itself" if chosen.files_sent else "a copy of each message goes there"
+        out(f"IMAP: {chosen.imap_host} (for your Sent folder: {copy}; and `track` finds the replies).")
+    elif existing.get("IMAP_HOST"):
+        values.update({key: existing[key] for key in ("IMAP_HOST", "IMAP_PORT", "IMAP_SECURITY") if existing.get(key)})
     return values
 
 

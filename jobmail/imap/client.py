@@ -180,6 +180,19 @@ class Mailbox:
             return None
         return parse_reply(raw, wanted)
 
+    def latest_from(self, address: str) -> bytes | None:
+        """The raw bytes of the latest message in INBOX from `address` (highest UID: the last to arrive), or
+        None. Read-only: EXAMINE and BODY.PEEK."""
+        self._examine("INBOX")
+        typ, data = self._call("searching INBOX", self.conn.uid, "SEARCH", "FROM", quote(address))
+        uids = (data[0] or b"").split() if data else []
+        if not uids:
+            return None
+        latest = max(uids, key=int)
+        typ, data = self._call("reading a message in INBOX", self.conn.uid, "FETCH", latest, "(BODY.PEEK[])")
+        raw = next((item[1] for item in data if isinstance(item, tuple) and len(item) > 1), None)
+        return raw if isinstance(raw, bytes) else None
+
     # -- plumbing
 
     def _examine(self, name: str) -> None:
