@@ -383,25 +383,36 @@ def _refuse_passwords_in_environment(environ) -> None:
             raise ConfigError(f"{name} is set in the environment: ", *PASSWORD_FIX, " from the environment")
 
 
-def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
-    security = values["SMTP_SECURITY"].strip().lower()
+def _server(values: dict[str, str], prefix: str, ports: dict[str, int]) -> tuple[str, str, int]:
+    """PREFIX_SECURITY, PREFIX_HOST and PREFIX_PORT (SMTP or IMAP), checked alike: `none` only where the
+    host resolves to loopback addresses only."""
+    key = f"{prefix}_SECURITY"
+    security = values[key].strip().lower()
     if security not in SECURITY_MODES:
         raise ConfigError(
-            f"SMTP_SECURITY={values['SMTP_SECURITY']!r} is not one of {', '.join(SECURITY_MODES)}: "
-            "use ssl for port 465, starttls for 587",
-            key="SMTP_SECURITY",
+            f"{key}={values[key]!r} is not one of {', '.join(SECURITY_MODES)}: "
+            f"use ssl for port {ports['ssl']}, starttls for {ports['starttls']}",
+            key=key,
         )
-    host = values["SMTP_HOST"].strip()
+    host = values[f"{prefix}_HOST"].strip()
     if host and (any(ch.isspace() for ch in host) or "/" in host):
-        raise ConfigError(f"SMTP_HOST={host!r} is not a host name: write it like smtp.example.com", key="SMTP_HOST")
+        raise ConfigError(
+            f"{prefix}_HOST={host!r} is not a host name: write it like {prefix.lower()}.example.com",
+            key=f"{prefix}_HOST",
+        )
     if security == "none" and host and not is_loopback(host):
         raise ConfigError(
-            f"SMTP_SECURITY=none is allowed only for a server on this machine, and {host} does not resolve to "
-            "loopback addresses only: use starttls or ssl (or SMTP_HOST=127.0.0.1 for a server on this machine)",
-            key="SMTP_SECURITY",
+            f"{key}=none is allowed only for a server on this machine, and {host} does not resolve to "
+            f"loopback addresses only: use starttls or ssl (or {prefix}_HOST=127.0.0.1 for a server on this machine)",
+            key=key,
         )
-    port_text = values["SMTP_PORT"].strip()
-    port = _integer("SMTP_PORT", port_text, 1, 65535) if port_text else DEFAULT_PORTS[security]
+    port_text = values[f"{prefix}_PORT"].strip()
+    port = _integer(f"{prefix}_PORT", port_text, 1, 65535) if port_text else ports[security]
+    return security, host, port
+
+
+def _validate(values: dict[str, str], path: str | None, base: str) -> Settings:
+    security, host, port = _server(values, "SMTP", DEFAULT_PORTS)
     from_address = values["FROM_ADDRESS"].strip()
     if from_address:
         try:
@@ -464,23 +475,7 @@ def _signature_file(base: str, text: str) -> str | None:
 
 def _imap(values: dict[str, str], smtp_username: str) -> dict[str, Any]:
     """The IMAP_* keys, SENT_COPY and SENT_FOLDER. IMAP stays off (no Sent copy, no `track`) without IMAP_HOST."""
-    security = values["IMAP_SECURITY"].strip().lower()
-    if security not in SECURITY_MODES:
-        raise ConfigError(
-            f"IMAP_SECURITY={values['IMAP_SECURITY']!r} is not one of {', '.join(SECURITY_MODES)}: "
-            "use ssl for port 993, starttls for 143",
-            key="IMAP_SECURITY",
-        )
-    host = values["IMAP_HOST"].strip()
-    if host and (any(ch.isspace() for ch in host) or "/" in host):
-        raise ConfigError(f"IMAP_HOST={host!r} is not a host name: write it like imap.example.com", key="IMAP_HOST")
-    if security == "none" and host and not is_loopback(host):
-        raise ConfigError(
-            f"IMAP_SECURITY=none is allowed only for a server on this machine, not {host}: use ssl or starttls",
-            key="IMAP_SECURITY",
-        )
-    port_text = values["IMAP_PORT"].strip()
-    port = _integer("IMAP_PORT", port_text, 1, 65535) if port_text else IMAP_PORTS[security]
+    security, host, port = _server(values, "IMAP", IMAP_PORTS)
     username = values["IMAP_USERNAME"].strip() or smtp_username
     if "\r" in username or "\n" in username:
         raise ConfigError("IMAP_USERNAME contains a line break: keep it on one line", key="IMAP_USERNAME")
