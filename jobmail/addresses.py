@@ -112,14 +112,32 @@ COMMON_DOMAINS = (
 
 
 def likely_typo(address: str) -> str | None:
-    """The big provider's domain an address's domain looks like a misspelling of, or None."""
-    import difflib
-
+    """The big provider's domain an address's domain looks like a misspelling of (one or two letters
+    off, or two swapped: gmial.com, outlok.com, yaho.com), or None."""
     domain = address.rpartition("@")[2].lower()
     if domain in COMMON_DOMAINS or "." not in domain:
         return None
-    near = difflib.get_close_matches(domain, COMMON_DOMAINS, n=1, cutoff=0.8)
-    return near[0] if near else None
+    for known in COMMON_DOMAINS:
+        if (
+            len(known) >= 7
+            and abs(len(known) - len(domain)) <= 2
+            and _distance(domain, known) <= (2 if len(known) >= 9 else 1)
+        ):
+            return known
+    return None
+
+
+def _distance(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) from a to b (optimal string alignment)."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
 
 
 def check_header_value(text: str, field: str) -> None:

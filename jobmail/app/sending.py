@@ -122,11 +122,11 @@ def misspelt_domains(addressed: Envelope) -> tuple[str, ...]:
 
 def unused_variables(settings: Settings, request: SendRequest) -> tuple[str, ...]:
     """A `--var KEY=...` the template never uses (a typo, most often), named with the nearest one it does."""
-    import difflib
-
     given = [pair.partition("=")[0].strip() for pair in request.pairs]
     if not given:
         return ()
+    import difflib  # only when a --var was given
+
     used = template_variables_used(settings.templates_dir, request.template)
     notes = []
     for key in given:
