@@ -557,3 +557,12 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text(make_account
     assert row["reply_code"] == "250" and row["status"] == "sent"
     for cell in row.values():
         assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+
+
+@pytest.mark.parametrize("limit", ["99999999999999999999999", "1000001"])
+def test_a_huge_limit_is_a_one_line_error(make_account, limit):
+    account = make_account("starttls")
+    result = account.run("log", "--limit", limit)
+    assert result.returncode == 2
+    expected = f"error: --limit {limit}: give at most 1000000; to see every message, use --all"
+    assert result.stderr.splitlines() == [expected]

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
     from jobmail.store.sentlog import Query, SentLog
 
+MAX_LIMIT = 1_000_000  # --limit's largest value (a larger one is --all)
+
 EXAMPLES = """examples:
   python send.py log                          the latest 20 messages
   python send.py log --status failed,unknown  what may need a look
@@ -91,6 +93,8 @@ def list_messages(console: Console, args: argparse.Namespace, log: SentLog) -> i
 
     if args.limit < 1 and not args.all:
         raise InputError(f"--limit {args.limit}: give 1 or more, or use --all")
+    if args.limit > MAX_LIMIT and not args.all:
+        raise InputError(f"--limit {args.limit}: give at most {MAX_LIMIT}; to see every message, use --all")
     query = build_query(args, log, utc_now())
     found = log.latest(query)
     records = list(found) if args.all else list(islice(found, args.limit + 1))

@@ -100,7 +100,7 @@ def _render_file(
     trial = dict(variables)
     while True:
         try:
-            text = _environment(templates_dir).get_template(filename).render(**trial)
+            text = _environment(templates_dir).get_template(filename).render(trial)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"{path}, line {exc.lineno}: template syntax error: {exc.message}") from None
         except jinja2.UndefinedError as exc:
