@@ -566,3 +566,42 @@ def test_a_huge_limit_is_a_one_line_error(make_account, limit):
     assert result.returncode == 2
     expected = f"error: --limit {limit}: give at most 1000000; to see every message, use --all"
     assert result.stderr.splitlines() == [expected]
+
+
+def _memory_cap() -> None:
+    """In the child: at most 256 MiB of address space (reading a 64 MiB line whole, then parsing it, needs more)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (256 << 20, 256 << 20))
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="RLIMIT_AS is POSIX")
+@pytest.mark.parametrize("place", ["middle", "last"])
+def test_a_huge_line_in_the_log_is_skipped_with_a_warning_without_reading_it_whole(make_account, place):
+    account = make_account("starttls")
+    log = SentLog(account.log_dir)
+    log.append({"id": "aaa111111111", "status": "sent", "to": ["a@acme.example"], "cc": [], "subject": "Older"})
+    huge = b'{"id":"bbb222222222","time":"2026-01-01T00:00:00.000+00:00","status":"sent","subject":"'
+    huge += b"x" * (64 << 20) + b'"}\n'
+    with open(log.file, "ab") as f:
+        f.write(huge)
+    if place == "middle":
+        log.append({"id": "ccc333333333", "status": "sent", "to": ["c@acme.example"], "cc": [], "subject": "Newer"})
+    shown = {}
+    for args in (("log", "--all"), ("log", "--to", "acme"), ("log", "show", "aaa1")):
+        result = subprocess.run(
+            account.argv(args),
+            capture_output=True,
+            text=True,
+            env=account.env,
+            cwd=account.home,
+            timeout=60,
+            preexec_fn=_memory_cap,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stderr.count("skipped a line of 67,108,") == 1, result.stderr[-2000:]
+        assert "xxxx" not in result.stdout + result.stderr
+        shown[args[1]] = result.stdout
+    assert "aaa11111" in shown["--all"] and "bbb22222" not in shown["--all"]
+    assert ("ccc33333" in shown["--to"]) == (place == "middle") and "aaa11111" in shown["--to"]
+    assert "Message aaa111111111: sent" in shown["show"]

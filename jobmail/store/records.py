@@ -55,6 +55,13 @@ _TO_KEY = b'"to":['
 _LIST_END = b'],"'  # a list's end, followed by the next key
 TO_START = len(_TO_KEY)  # the list's first byte, from where `"to":[` starts
 
+# -- a line's size -----------------------------------------------------------------------------------
+# No record append() writes comes near it (a subject, a few addresses, a server reply cut at 300
+# characters): a longer line is not ours, and readers skip it with a warning, holding at most this
+# much of it in memory, never parsing it.
+MAX_LINE = 1 << 20  # 1 MiB, the newline excluded
+_SCAN = 1 << 20  # how much of a skipped line is read at a time while looking for its start or end
+
 # -- the time --------------------------------------------------------------------------------------
 STAMP_LEN = len("2026-01-01T00:00:00.000+00:00")  # `timestamp()`'s length, the same for every time
 _UTC_SUFFIX = b"+00:00"
@@ -171,6 +178,8 @@ def _unterminated_tail(handle: BinaryIO) -> bytes | None:
         return None
     step = 1 << 12
     while True:
+        if step > 4 * MAX_LINE:  # too long to be a record: readers skip it by its length
+            return None
         start = max(0, end - step)
         handle.seek(start)
         block = handle.read(end - start)
@@ -178,3 +187,16 @@ def _unterminated_tail(handle: BinaryIO) -> bytes | None:
         if cut >= 0 or start == 0:
             return block[cut + 1 :]
         step *= 4
+
+
+def _previous_newline(handle: BinaryIO, end: int) -> int:
+    """The offset of the last newline before `end`, or -1 when none is: read backwards in _SCAN pieces,
+    so a skipped line of any length costs memory of one piece."""
+    while end > 0:
+        start = max(0, end - _SCAN)
+        handle.seek(start)
+        at = handle.read(end - start).rfind(b"\n")
+        if at >= 0:
+            return start + at
+        end = start
+    return -1
