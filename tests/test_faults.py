@@ -492,6 +492,7 @@ BROKEN_TEMPLATES = {
     "syntax.txt.j2": "Subject: Hi\n\nDear {{ interviewer }},{% endif %}\n\nBest regards,\n{{ sender_name }}\n",
     "empty.txt.j2": "Subject: Hi\n\n   \n",
     "long.txt.j2": "Subject: Hi\n\nDear {{ interviewer }},\n\n" + "A long message. " * 200 + "\n",
+    "newline\n.txt.j2": "Subject: Hi\n\nDear team,\n\nBest regards,\n{{ sender_name }}\n",  # a name the check refuses
 }
 EVIL = "Bcc: x@evil.example"
 TPL = {"TEMPLATES_DIR": "tpl"}
@@ -532,6 +533,7 @@ BAD_INPUT = [
     ("jinja-syntax", cmd(template="syntax"), TPL, "syntax.txt.j2, line 3: template syntax error"),
     ("template-not-utf8", cmd(template="latin1"), TPL, "latin1.txt.j2 is not UTF-8"),
     ("empty-body", cmd(template="empty"), TPL, "empty body"),
+    ("template-name-newline", cmd(template="newline\n"), TPL, "template name 'newline\\n' is not a name"),
     ("too-large", cmd("--force", template="long"), {**TPL, "MAX_MESSAGE_KB": "1"}, "MAX_MESSAGE_KB"),
     ("env-malformed-line", WITHDRAW, {"SMTP_HOST 127.0.0.1": None}, ".env, line 13: cannot parse"),
     ("env-unknown-key", WITHDRAW, {"SMTP_VERIFY": "no"}, ".env, line 13: unknown key SMTP_VERIFY"),
