@@ -605,3 +605,25 @@ def test_a_huge_line_in_the_log_is_skipped_with_a_warning_without_reading_it_who
     assert "aaa11111" in shown["--all"] and "bbb22222" not in shown["--all"]
     assert ("ccc33333" in shown["--to"]) == (place == "middle") and "aaa11111" in shown["--to"]
     assert "Message aaa111111111: sent" in shown["show"]
+
+
+def test_log_to_matches_cc_and_the_table_shows_cc(make_account, password):
+    account = make_account("starttls")
+    account.store_password(password)
+    with_cc = account.run(*WITHDRAW_ARGS, "--cc", "Recruiter@Initech.example")
+    assert with_cc.returncode == 0, with_cc.stderr
+    without = account.run(*WITHDRAW_ARGS[:3], "sam@umbrella.example", *WITHDRAW_ARGS[4:])
+    assert without.returncode == 0, without.stderr
+    account.env["COLUMNS"] = "200"
+    found = account.run("log", "--to", "initech")
+    assert found.returncode == 0, found.stderr
+    header, *rows = [line for line in found.stdout.splitlines() if line.strip()][:-1]
+    assert header.split() == ["TIME", "STATUS", "TO", "CC", "SUBJECT", "ID"]
+    assert len(rows) == 1 and "jordan.lee@acme.example.com  Recruiter@initech.example  " in rows[0]
+    assert found.stdout.splitlines()[-1].startswith("1 message matching")
+    everything = account.run("log")
+    lines = everything.stdout.splitlines()
+    assert lines[0].split() == ["TIME", "STATUS", "TO", "CC", "SUBJECT", "ID"]
+    assert "umbrella" not in account.run("log", "--to", "initech", "--json").stdout
+    plain = account.run("log", "--to", "umbrella")
+    assert plain.stdout.splitlines()[0].split() == ["TIME", "STATUS", "TO", "SUBJECT", "ID"]  # no Cc: no column

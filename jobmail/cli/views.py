@@ -34,6 +34,7 @@ _AGO = re.compile(r"(\d{1,6})\s*(m|min|h|d|w)", re.IGNORECASE)
 _AGO_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 HEADER = ("TIME", "STATUS", "TO", "SUBJECT", "ID")
+HEADER_WITH_CC = ("TIME", "STATUS", "TO", "CC", "SUBJECT", "ID")  # when a message shown has a Cc
 SHORT_ID = 8
 CSV_COLUMNS = (
     "id",
@@ -189,29 +190,41 @@ def addresses(value) -> str:
     return ", ".join(str(a) for a in value) if isinstance(value, list | tuple) else str(value)
 
 
-def row(record: dict) -> tuple[str, str, str, str, str]:
-    """TIME (local; for a scheduled message, when it is due), STATUS, TO, SUBJECT, ID (short)."""
+def row(record: dict, with_cc: bool = False) -> tuple[str, ...]:
+    """TIME (local; for a scheduled message, when it is due), STATUS, TO, (CC,) SUBJECT, ID (short)."""
     pending = record.get("status") in status.WAITING and record.get("due")
     when = local_time(record["due"] if pending else record.get("time", ""))
+    cc = (addresses(record.get("cc")),) if with_cc else ()
     return (
         when,
         status_cell(record),
         addresses(record.get("to")),
+        *cc,
         str(record.get("subject", "")),
         record["id"][:SHORT_ID],
     )
 
 
 def table(records: list[dict], width: int | None) -> list[str]:
-    """Aligned columns; TO and SUBJECT share what the terminal leaves and are cut with '…' (width None: no cut)."""
-    rows = [HEADER, *(row(r) for r in records)]
-    widths = [max(display_width(r[i]) for r in rows) for i in range(len(HEADER))]
+    """Aligned columns, with CC when a message has one; the addresses and SUBJECT share what the terminal
+    leaves and are cut with '…' (width None: no cut)."""
+    with_cc = any(record.get("cc") for record in records)
+    header = HEADER_WITH_CC if with_cc else HEADER
+    rows = [header, *(row(r, with_cc) for r in records)]
+    widths = [max(display_width(r[i]) for r in rows) for i in range(len(header))]
     if width is not None:
-        room = max(24, width - 1 - (widths[0] + widths[1] + widths[4] + 2 * 4))
-        want_to, want_subject = widths[2], widths[3]
-        if want_to + want_subject > room:
-            widths[2] = min(want_to, max(room * 2 // 5, room - want_subject))
-            widths[3] = room - widths[2]
+        subject = len(header) - 2  # the columns between STATUS and SUBJECT hold addresses
+        fixed = widths[0] + widths[1] + widths[-1] + 2 * (len(header) - 1)
+        room = max(24 + 12 * with_cc, width - 1 - fixed)
+        want_addresses, want_subject = sum(widths[2:subject]), widths[subject]
+        if want_addresses + want_subject > room:
+            share = min(want_addresses, max(room * 2 // 5, room - want_subject))
+            if with_cc:  # To first: Cc gets what To leaves, and at least a third
+                widths[3] = min(widths[3], max(share // 3, share - widths[2]))
+                widths[2] = share - widths[3]
+            else:
+                widths[2] = share
+            widths[subject] = room - share
     return aligned(rows, widths)
 
 

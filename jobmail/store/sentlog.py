@@ -12,7 +12,8 @@ fresh line. Files are created readable by the owner only (0600), folders 0700 (f
 
 The line layout, and why readers may rely on it, is in records.py: the id, time and status of a line
 are read from its first bytes without parsing the JSON, and a `--to` filter tests the raw bytes of a
-line before parsing it, so the newest line of a message holding the address is its current state.
+line (its To and Cc lists) before parsing it, so the newest line of a message holding the address is its
+current state.
 
 Reading is lazy and newest-first where it can be: the file is read backwards in blocks, so the latest
 few messages cost the same at any size.
@@ -41,8 +42,8 @@ from jobmail.store.records import (
     _literal,
     _matching_lines,
     _previous_newline,
+    _recipients_may_hold,
     _stamp_bytes,
-    _to_may_hold,
     _unterminated_tail,
     _within,
     encode_record,
@@ -102,7 +103,7 @@ class Query(_QueryFields):
     """Which messages `SentLog.latest` yields, judged by their current (latest) record.
 
     statuses: the current status is one of these (empty: any; any iterable, kept as a frozenset). to: a
-    substring of one of the To addresses, any case. since / until: the current record's time is within
+    substring of one of the To or Cc addresses, any case. since / until: the current record's time is within
     [since, until] (aware datetimes). where: any further test on the parsed record (e.g. a body search),
     applied last. An immutable named tuple (frozen.Record: no dataclasses, too slow for `send.py log`).
     """
@@ -292,14 +293,14 @@ class SentLog:
                 continue
             if (since is not None or until is not None) and not _within(stamp, since, until):
                 continue
-            if needle and record is None and not _to_may_hold(line, needle):
+            if needle and record is None and not _recipients_may_hold(line, needle):
                 continue
             if record is None:
                 record = self._parse(line)
                 if record is None:  # looked whole but is not JSON: let an older line of it count
                     seen.discard(key)
                     continue
-            if wanted_to and not any(wanted_to in str(a).lower() for a in _as_list(record.get("to"))):
+            if wanted_to and not any(wanted_to in str(a).lower() for a in _recipients(record)):
                 continue
             if query.where is not None and not query.where(record):
                 continue
@@ -493,6 +494,11 @@ class SentLog:
                 return handle.read() == tail
         except (OSError, JobmailError):
             return True
+
+
+def _recipients(record: dict) -> list:
+    """The To and Cc addresses of a record."""
+    return _as_list(record.get("to")) + _as_list(record.get("cc"))
 
 
 def _as_list(value: object) -> list:
