@@ -13,7 +13,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.policy import SMTP
 
@@ -627,3 +627,29 @@ def test_log_to_matches_cc_and_the_table_shows_cc(make_account, password):
     assert "umbrella" not in account.run("log", "--to", "initech", "--json").stdout
     plain = account.run("log", "--to", "umbrella")
     assert plain.stdout.splitlines()[0].split() == ["TIME", "STATUS", "TO", "SUBJECT", "ID"]  # no Cc: no column
+
+
+@POSIX_ONLY
+def test_csv_has_local_date_and_time_columns_and_the_job(make_account, password):
+    account = make_account("starttls")
+    account.store_password(password)
+    sent = account.run(*WITHDRAW_ARGS, "--cc", "hr@acme.example.com")
+    assert sent.returncode == 0, sent.stderr
+    older = {"id": "0ld000000000", "status": "sent", "to": ["sam@umbrella.example"], "cc": [], "subject": "Old"}
+    SentLog(account.log_dir).append(older, datetime(2026, 1, 31, 20, 30, 15, tzinfo=UTC))  # before the new fields
+    account.env["TZ"] = "KTM-5:45"  # a POSIX zone: UTC+05:45, no zone files needed
+    result = account.run("log", "--csv", "--all")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["id"] for row in rows] == ["0ld000000000", account.records()[-2]["id"]]
+    old, new = rows
+    assert (old["date"], old["local_time"], old["time"]) == ("2026-02-01", "02:15:15", "2026-01-31T20:30:15.000+00:00")
+    assert (old["company"], old["position"], old["template"]) == ("", "", "")
+    local = datetime.fromisoformat(new["time"]).astimezone(timezone(timedelta(hours=5, minutes=45)))
+    assert (new["date"], new["local_time"]) == (f"{local:%Y-%m-%d}", f"{local:%H:%M:%S}")
+    assert new["time"].endswith("+00:00")
+    assert (new["company"], new["position"], new["template"]) == ("Acme", "Data Analyst", "withdraw")
+    assert new["cc"] == "hr@acme.example.com"
+    shown = account.run("log", "show", new["id"][:8])
+    assert "Company:     Acme" in shown.stdout and "Position:    Data Analyst" in shown.stdout
+    assert "company:" not in shown.stdout  # shown once, not with each state

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from jobmail import status
 from jobmail.clock import local_time
@@ -38,14 +38,18 @@ HEADER_WITH_CC = ("TIME", "STATUS", "TO", "CC", "SUBJECT", "ID")  # when a messa
 SHORT_ID = 8
 CSV_COLUMNS = (
     "id",
-    "time",
+    "date",  # the record's time on this computer's clock: the date, and the time of day, in columns of
+    "local_time",  # their own, as spreadsheets read dates (2026-12-04, 19:30:05)
+    "time",  # the same instant in UTC, ISO 8601 (as the log stores it)
     "status",
     "to",
     "cc",
+    "company",
+    "position",
     "subject",
+    "template",
     "from",
     "message_id",
-    "template",
     "due",
     "server",
     "tls",
@@ -55,7 +59,10 @@ CSV_COLUMNS = (
     "error",
 )
 # Fields of the message itself, shown once at the top of `log show`, not with each state.
-MESSAGE_KEYS = ("from", "to", "cc", "subject", "message_id", "template", "recipients", "body_sha256", "zone")
+MESSAGE_KEYS = (
+    *("from", "to", "cc", "subject", "message_id", "template", "company", "position"),
+    *("recipients", "body_sha256", "zone"),
+)
 _STATE_KEYS = ("due", "server", "tls", "reply", "attempt", "attempts", "retry_in", "error", "note")
 # Shown by their own words (the Sent copy, an answer), or in `log show`'s Replies section (the excerpt).
 _COPY_KEYS = ("sent_copy", "sent_copy_folder", "sent_copy_error")
@@ -282,11 +289,22 @@ def csv_row(record: dict) -> list[str]:
         **{key: record.get(key, "") for key in CSV_COLUMNS},
         "to": addresses(record.get("to")),
         "cc": addresses(record.get("cc")),
+        **local_date_and_time(record.get("time")),
         "reply_code": reply.get("code", ""),
         "reply_text": reply.get("text", ""),
         "attempts": record.get("attempts", record.get("attempt", "")),
     }
     return [as_text_cell("" if values[key] is None else str(values[key])) for key in CSV_COLUMNS]
+
+
+def local_date_and_time(stamp: object) -> dict[str, str]:
+    """`date` and `local_time` of a record's time stamp, on this computer's clock (empty if unreadable)."""
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return {"date": "", "local_time": ""}
+    local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone()
+    return {"date": f"{local:%Y-%m-%d}", "local_time": f"{local:%H:%M:%S}"}
 
 
 # A spreadsheet reads a cell that begins with one of these as a formula (`=HYPERLINK(...)` in a server's
@@ -311,6 +329,8 @@ def message_lines(record: dict) -> list[str]:
         ("Subject", str(record.get("subject", ""))),
         ("Message-ID", str(record.get("message_id", ""))),
         ("Template", str(record.get("template", ""))),
+        ("Company", str(record.get("company", ""))),
+        ("Position", str(record.get("position", ""))),
     ]
     return [f"  {name + ':':<12} {value}" for name, value in fields if value]
 

@@ -37,8 +37,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import BinaryIO
 
-# The message's own fields: every record of a message carries them (see the module docstring).
-MESSAGE_FIELDS = ("from", "to", "cc", "subject")
+# The message's own fields: every record of a message carries them (see the module docstring); a
+# record written before `template`, `company` and `position` were among them may lack those.
+MESSAGE_FIELDS = ("from", "to", "cc", "subject", "template", "company", "position")
 
 # -- the first bytes of a line, and the offsets read from them ------------------------------------
 _ID_OPEN = b'{"id":"'  # a line starts so; the id follows
