@@ -356,6 +356,11 @@ def _dotenv_bindings(text: str, path: str) -> list[tuple[int, str, str]]:
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:
             raise ConfigError(f"{path}, line {binding.original.line}: {_why_unparsed(binding.original.string)}")
+        if binding.key is not None and binding.value is None:  # a bare word: maybe a pasted password, never shown
+            raise ConfigError(
+                f"{path}, line {binding.original.line} is not KEY=value: "
+                "write it as KEY=value, or start it with # to make it a comment"
+            )
         if binding.key is not None:
             lines.append((binding.original.line, binding.key))
     values = dotenv_values(stream=io.StringIO(text), interpolate=False)

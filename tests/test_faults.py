@@ -492,6 +492,7 @@ BROKEN_TEMPLATES = {
     "syntax.txt.j2": "Subject: Hi\n\nDear {{ interviewer }},{% endif %}\n\nBest regards,\n{{ sender_name }}\n",
     "empty.txt.j2": "Subject: Hi\n\n   \n",
     "long.txt.j2": "Subject: Hi\n\nDear {{ interviewer }},\n\n" + "A long message. " * 200 + "\n",
+    "newline\n.txt.j2": "Subject: Hi\n\nDear team,\n\nBest regards,\n{{ sender_name }}\n",  # a name the check refuses
 }
 EVIL = "Bcc: x@evil.example"
 TPL = {"TEMPLATES_DIR": "tpl"}
@@ -522,6 +523,8 @@ BAD_INPUT = [
     ("name-nel", cmd("--interviewer", "Jordan\x85Lee"), {}, "'interviewer' contains a line break"),
     ("company-escape", cmd(company="Acme\x1b[31m"), {}, "'company' contains a control character"),
     ("var-lf", cmd("--var", "team=Data\nScience"), {}, "'team' contains a line break"),
+    ("var-self", cmd("--var", "self=x"), {}, "--var self=...: a template cannot use a variable named 'self'"),
+    ("var-none", cmd("--var", "none=x"), {}, "--var none=...: a template cannot use a variable named 'none'"),
     ("from-name-lf", WITHDRAW, {"FROM_NAME": '"Alex\\nExample"'}, "FROM_NAME contains a line break"),
     ("from-name-encoded-word", WITHDRAW, {"FROM_NAME": "=?utf-8?q?Boss?="}, "FROM_NAME contains '=?...?='"),
     ("from-name-u2028", WITHDRAW, {"FROM_NAME": "Alex\u2028Example"}, "FROM_NAME contains a line break"),
@@ -530,9 +533,11 @@ BAD_INPUT = [
     ("jinja-syntax", cmd(template="syntax"), TPL, "syntax.txt.j2, line 3: template syntax error"),
     ("template-not-utf8", cmd(template="latin1"), TPL, "latin1.txt.j2 is not UTF-8"),
     ("empty-body", cmd(template="empty"), TPL, "empty body"),
+    ("template-name-newline", cmd(template="newline\n"), TPL, "template name 'newline\\n' is not a name"),
     ("too-large", cmd("--force", template="long"), {**TPL, "MAX_MESSAGE_KB": "1"}, "MAX_MESSAGE_KB"),
     ("env-malformed-line", WITHDRAW, {"SMTP_HOST 127.0.0.1": None}, ".env, line 13: cannot parse"),
     ("env-unknown-key", WITHDRAW, {"SMTP_VERIFY": "no"}, ".env, line 13: unknown key SMTP_VERIFY"),
+    ("env-bare-word", WITHDRAW, {"hunter2": None}, ".env, line 13 is not KEY=value"),
 ]
 
 

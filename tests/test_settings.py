@@ -316,3 +316,19 @@ def test_the_microsoft_scope_names_imap_only_when_imap_is_used(tmp_path):
         "offline_access",
         "https://outlook.office.com/IMAP.AccessAsUser.All",
     ]
+
+
+@pytest.mark.parametrize("command", [("log",), ("send", "withdraw", "--to", "jordan.lee@acme.example.com")])
+def test_a_password_pasted_alone_on_a_line_is_never_shown(make_account, command):
+    """A bare word in .env (a password pasted without `KEY=`) is named by its line, not its text."""
+    account = make_account("starttls")
+    with account.env_file.open("a", encoding="utf-8") as f:
+        f.write("hunter2\n")
+    line = len(account.env_file.read_text(encoding="utf-8").splitlines())
+    result = account.run(*command)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {account.env_file}, line {line} is not KEY=value: "
+        "write it as KEY=value, or start it with # to make it a comment"
+    ]
+    assert "hunter2" not in result.stdout + result.stderr

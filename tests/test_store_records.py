@@ -21,8 +21,8 @@ from jobmail.store.records import (
     _id_needle,
     _literal,
     _matching_lines,
+    _recipients_may_hold,
     _stamp_bytes,
-    _to_may_hold,
     _unterminated_tail,
     _within,
     encode_record,
@@ -79,7 +79,7 @@ def test_every_status_is_valid_and_nothing_else():
 
 
 def test_message_fields_and_ids():
-    assert MESSAGE_FIELDS == ("from", "to", "cc", "subject")
+    assert MESSAGE_FIELDS == ("from", "to", "cc", "subject", "template", "company", "position")
     ids = {new_id() for _ in range(50)}
     assert len(ids) == 50 and all(len(i) == 12 and int(i, 16) >= 0 for i in ids)
 
@@ -176,12 +176,14 @@ def test_id_needle_is_the_id_as_a_json_string_or_none():
     assert _id_needle('a"b') is None and _id_needle("a\\b") is None and _id_needle("a\nb") is None
 
 
-def test_to_may_hold_is_false_only_when_the_to_list_surely_lacks_the_text():
+def test_recipients_may_hold_is_false_only_when_the_to_and_cc_lists_surely_lack_the_text():
     line = line_of(to="jordan@acme.example").lower()
-    assert _to_may_hold(line, b"acme")
-    assert not _to_may_hold(line, b"alex@example.com")  # the sender is in the line, but not in To
-    assert _to_may_hold(b'{"id":"x","status":"sent"}', b"acme")  # no To list: parse it to know
-    assert _to_may_hold(b'{"id":"x","to":["a@acme', b"acme")  # a torn list: the rest of the line counts
+    assert _recipients_may_hold(line, b"acme")
+    assert not _recipients_may_hold(line, b"alex@example.com")  # the sender is in the line, but not in To or Cc
+    assert _recipients_may_hold(b'{"id":"x","status":"sent"}', b"acme")  # no To list: parse it to know
+    assert _recipients_may_hold(b'{"id":"x","to":["a@acme', b"acme")  # a torn list: the rest of the line counts
+    cc = b'{"id":"x","to":["a@acme.example"],"cc":["hr@initech.example"],"subject":"Hi"}'
+    assert _recipients_may_hold(cc, b"initech") and not _recipients_may_hold(cc, b"umbrella")
 
 
 def test_matching_lines_are_the_lines_holding_the_needle_last_first():

@@ -366,3 +366,19 @@ def test_backward_reading_matches_forward_reading(data, first, block, needle):
             assert log.on_warning == []
     finally:
         sentlog._FIRST_BLOCK, sentlog._BLOCK = saved
+
+
+@pytest.mark.parametrize("newline", [True, False], ids=["terminated", "last-unterminated"])
+def test_a_line_over_1_mib_is_skipped_by_both_readers_with_one_warning(tmp_path, newline):
+    warnings: list[str] = []
+    log = SentLog(tmp_path / "log", on_warning=warnings.append)
+    log.append({**message("aaa111111111"), "status": "sent"})
+    with open(log.file, "ab") as f:
+        f.write(b'{"id":"bbb222222222","status":"sent","subject":"' + b"x" * (3 << 20) + b'"}' + b"\n" * newline)
+    if newline:
+        log.append({**message("ccc333333333"), "status": "sent"})
+    expected = ["aaa111111111", "ccc333333333"] if newline else ["aaa111111111"]
+    assert [r["id"] for r in log.records()] == expected
+    assert [r["id"] for r in log.records_newest_first()] == expected[::-1]
+    assert [r["id"] for r in log.latest(Query(to="acme"))] == expected[::-1]
+    assert len(warnings) == 1 and "skipped a line of 3,145,7" in warnings[0]

@@ -24,6 +24,9 @@ else:
 
 REASON_CHOICES = ("another-offer", "personal", "role-fit", "career-change")
 FALSE_WORDS = ("", "0", "false", "no", "off", "n")
+# Names a template cannot use for a variable: Jinja2's own (`self` is the template itself, and the
+# parameter of its render()), and its literals.
+RESERVED_VARIABLES = frozenset({"self", "true", "false", "none", "True", "False", "None"})
 
 
 class SendRequest(Record):
@@ -62,6 +65,11 @@ def template_variables(request: SendRequest, settings: Settings) -> dict[str, ob
         key = key.strip()
         if not sep or not key.isidentifier():
             raise InputError(f"--var {pair!r} is not KEY=VALUE: write it like --var position='Data Analyst'")
+        if key in RESERVED_VARIABLES:
+            raise InputError(
+                f"--var {key}=...: a template cannot use a variable named {key!r} (Jinja2 keeps the name): "
+                f"name it otherwise, in the template and the --var, like {key}_text"
+            )
         variables[key] = value
     for key in FLAG_VARIABLES:
         if getattr(request, key) is not None:

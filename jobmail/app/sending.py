@@ -50,6 +50,7 @@ from jobmail.store.sentlog import Query, SentLog, new_id
 
 OnEvent = Callable[[str, dict], None]
 SHIPPED_TEMPLATES = ("withdraw", "decline-offer")  # their thanks are general: --highlight is suggested
+JOB_FIELDS = ("company", "position")  # variables kept in the record, when given (`log --csv` shows them)
 
 
 def _ignore(status: str, record: dict) -> None:
@@ -105,9 +106,15 @@ def prepare(settings: Settings, request: SendRequest, now: datetime) -> Prepared
         "template": request.template,
         "recipients": addressed.recipients,
         "body_sha256": body_digest(draft.body),
+        **job_fields(variables),
     }
     notes = unused_variables(settings, request) + misspelt_domains(addressed)
     return Prepared(new_id(), draft, addressed, data, report, record, notes)
+
+
+def job_fields(variables: dict[str, object]) -> dict[str, str]:
+    """The company and position the message is about, from its variables (for `log --csv`): those given."""
+    return {key: value.strip() for key in JOB_FIELDS if isinstance(value := variables.get(key), str) and value.strip()}
 
 
 def misspelt_domains(addressed: Envelope) -> tuple[str, ...]:

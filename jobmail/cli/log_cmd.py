@@ -19,10 +19,12 @@ if TYPE_CHECKING:
 
     from jobmail.store.sentlog import Query, SentLog
 
+MAX_LIMIT = 1_000_000  # --limit's largest value (a larger one is --all)
+
 EXAMPLES = """examples:
   python send.py log                          the latest 20 messages
   python send.py log --status failed,unknown  what may need a look
-  python send.py log --to acme --since 7d     to an address containing 'acme', this week
+  python send.py log --to acme --since 7d     to (or Cc) an address containing 'acme', this week
   python send.py log --grep "Data Analyst"    subject or body
   python send.py log show 3f9a2c1b            one message: every state, and the exact message
   python send.py log --all --csv > sent.csv   for a spreadsheet"""
@@ -50,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="only messages now in STATUS: sent, replied, failed, unknown, scheduled, overdue, cancelled, sending or "
         "retrying (repeat it, or a comma list: sent,failed)",
     )
-    p.add_argument("--to", metavar="TEXT", help="only messages to an address containing TEXT (any case)")
+    p.add_argument("--to", metavar="TEXT", help="only messages to (or Cc) an address containing TEXT (any case)")
     p.add_argument("--since", metavar="WHEN", help="only messages changed at or after WHEN: 2026-11-01, 7d, 12h ...")
     p.add_argument("--until", metavar="WHEN", help="only messages changed at or before WHEN (a date: that whole day)")
     p.add_argument("--grep", metavar="TEXT", help="only messages whose subject or body contains TEXT (any case)")
@@ -91,6 +93,8 @@ def list_messages(console: Console, args: argparse.Namespace, log: SentLog) -> i
 
     if args.limit < 1 and not args.all:
         raise InputError(f"--limit {args.limit}: give 1 or more, or use --all")
+    if args.limit > MAX_LIMIT and not args.all:
+        raise InputError(f"--limit {args.limit}: give at most {MAX_LIMIT}; to see every message, use --all")
     query = build_query(args, log, utc_now())
     found = log.latest(query)
     records = list(found) if args.all else list(islice(found, args.limit + 1))

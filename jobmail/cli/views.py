@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from jobmail import status
 from jobmail.clock import local_time
@@ -34,17 +34,22 @@ _AGO = re.compile(r"(\d{1,6})\s*(m|min|h|d|w)", re.IGNORECASE)
 _AGO_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 HEADER = ("TIME", "STATUS", "TO", "SUBJECT", "ID")
+HEADER_WITH_CC = ("TIME", "STATUS", "TO", "CC", "SUBJECT", "ID")  # when a message shown has a Cc
 SHORT_ID = 8
 CSV_COLUMNS = (
     "id",
-    "time",
+    "date",  # the record's time on this computer's clock: the date, and the time of day, in columns of
+    "local_time",  # their own, as spreadsheets read dates (2026-12-04, 19:30:05)
+    "time",  # the same instant in UTC, ISO 8601 (as the log stores it)
     "status",
     "to",
     "cc",
+    "company",
+    "position",
     "subject",
+    "template",
     "from",
     "message_id",
-    "template",
     "due",
     "server",
     "tls",
@@ -54,7 +59,10 @@ CSV_COLUMNS = (
     "error",
 )
 # Fields of the message itself, shown once at the top of `log show`, not with each state.
-MESSAGE_KEYS = ("from", "to", "cc", "subject", "message_id", "template", "recipients", "body_sha256", "zone")
+MESSAGE_KEYS = (
+    *("from", "to", "cc", "subject", "message_id", "template", "company", "position"),
+    *("recipients", "body_sha256", "zone"),
+)
 _STATE_KEYS = ("due", "server", "tls", "reply", "attempt", "attempts", "retry_in", "error", "note")
 # Shown by their own words (the Sent copy, an answer), or in `log show`'s Replies section (the excerpt).
 _COPY_KEYS = ("sent_copy", "sent_copy_folder", "sent_copy_error")
@@ -189,29 +197,41 @@ def addresses(value) -> str:
     return ", ".join(str(a) for a in value) if isinstance(value, list | tuple) else str(value)
 
 
-def row(record: dict) -> tuple[str, str, str, str, str]:
-    """TIME (local; for a scheduled message, when it is due), STATUS, TO, SUBJECT, ID (short)."""
+def row(record: dict, with_cc: bool = False) -> tuple[str, ...]:
+    """TIME (local; for a scheduled message, when it is due), STATUS, TO, (CC,) SUBJECT, ID (short)."""
     pending = record.get("status") in status.WAITING and record.get("due")
     when = local_time(record["due"] if pending else record.get("time", ""))
+    cc = (addresses(record.get("cc")),) if with_cc else ()
     return (
         when,
         status_cell(record),
         addresses(record.get("to")),
+        *cc,
         str(record.get("subject", "")),
         record["id"][:SHORT_ID],
     )
 
 
 def table(records: list[dict], width: int | None) -> list[str]:
-    """Aligned columns; TO and SUBJECT share what the terminal leaves and are cut with '…' (width None: no cut)."""
-    rows = [HEADER, *(row(r) for r in records)]
-    widths = [max(display_width(r[i]) for r in rows) for i in range(len(HEADER))]
+    """Aligned columns, with CC when a message has one; the addresses and SUBJECT share what the terminal
+    leaves and are cut with '…' (width None: no cut)."""
+    with_cc = any(record.get("cc") for record in records)
+    header = HEADER_WITH_CC if with_cc else HEADER
+    rows = [header, *(row(r, with_cc) for r in records)]
+    widths = [max(display_width(r[i]) for r in rows) for i in range(len(header))]
     if width is not None:
-        room = max(24, width - 1 - (widths[0] + widths[1] + widths[4] + 2 * 4))
-        want_to, want_subject = widths[2], widths[3]
-        if want_to + want_subject > room:
-            widths[2] = min(want_to, max(room * 2 // 5, room - want_subject))
-            widths[3] = room - widths[2]
+        subject = len(header) - 2  # the columns between STATUS and SUBJECT hold addresses
+        fixed = widths[0] + widths[1] + widths[-1] + 2 * (len(header) - 1)
+        room = max(24 + 12 * with_cc, width - 1 - fixed)
+        want_addresses, want_subject = sum(widths[2:subject]), widths[subject]
+        if want_addresses + want_subject > room:
+            share = min(want_addresses, max(room * 2 // 5, room - want_subject))
+            if with_cc:  # To first: Cc gets what To leaves, and at least a third
+                widths[3] = min(widths[3], max(share // 3, share - widths[2]))
+                widths[2] = share - widths[3]
+            else:
+                widths[2] = share
+            widths[subject] = room - share
     return aligned(rows, widths)
 
 
@@ -269,11 +289,32 @@ def csv_row(record: dict) -> list[str]:
         **{key: record.get(key, "") for key in CSV_COLUMNS},
         "to": addresses(record.get("to")),
         "cc": addresses(record.get("cc")),
+        **local_date_and_time(record.get("time")),
         "reply_code": reply.get("code", ""),
         "reply_text": reply.get("text", ""),
         "attempts": record.get("attempts", record.get("attempt", "")),
     }
-    return ["" if values[key] is None else str(values[key]) for key in CSV_COLUMNS]
+    return [as_text_cell("" if values[key] is None else str(values[key])) for key in CSV_COLUMNS]
+
+
+def local_date_and_time(stamp: object) -> dict[str, str]:
+    """`date` and `local_time` of a record's time stamp, on this computer's clock (empty if unreadable)."""
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return {"date": "", "local_time": ""}
+    local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone()
+    return {"date": f"{local:%Y-%m-%d}", "local_time": f"{local:%H:%M:%S}"}
+
+
+# A spreadsheet reads a cell that begins with one of these as a formula (`=HYPERLINK(...)` in a server's
+# reply would become a live link): such a cell is written with a leading `'`, which shows it as text.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text_cell(value: str) -> str:
+    """The value as a spreadsheet shows it: as text, never as a formula."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 # -- log show ------------------------------------------------------------------------------------
@@ -288,6 +329,8 @@ def message_lines(record: dict) -> list[str]:
         ("Subject", str(record.get("subject", ""))),
         ("Message-ID", str(record.get("message_id", ""))),
         ("Template", str(record.get("template", ""))),
+        ("Company", str(record.get("company", ""))),
+        ("Position", str(record.get("position", ""))),
     ]
     return [f"  {name + ':':<12} {value}" for name, value in fields if value]
 

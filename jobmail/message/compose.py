@@ -26,13 +26,14 @@ TEXT_SUFFIX = ".txt.j2"
 HTML_SUFFIX = ".html.j2"
 HEADER_KEYS = {"subject": "Subject", "cc": "Cc", "reply-to": "Reply-To", "language": "Language"}
 _UNDEFINED = re.compile(r"'([^']+)' is undefined")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # the whole name (fullmatch: `$` would allow a final newline)
 
 
 def list_templates(templates_dir: Path) -> list[str]:
     if not templates_dir.is_dir():
         return []
-    return sorted(p.name[: -len(TEXT_SUFFIX)] for p in templates_dir.glob("*" + TEXT_SUFFIX))
+    names = (p.name[: -len(TEXT_SUFFIX)] for p in templates_dir.glob("*" + TEXT_SUFFIX))
+    return sorted(name for name in names if _NAME.fullmatch(name))  # a file whose name is not one is not listed
 
 
 def render(templates_dir: Path, name: str, variables: dict[str, object], fill_missing: bool = False) -> Draft:
@@ -68,9 +69,14 @@ def _template_path(templates_dir: Path, name: str) -> Path:
             f"the templates folder {templates_dir} does not exist: set TEMPLATES_DIR (in .env) to the folder "
             f"that holds your NAME{TEXT_SUFFIX} files, or unset it to use the project's templates/"
         )
+    known = ", ".join(list_templates(templates_dir)) or "none"
+    if not _NAME.fullmatch(name):
+        raise TemplateError(
+            f"template name {name!r} is not a name: a template's name is letters, digits, '_', '.' and '-'; "
+            f"choose one of {known}"
+        )
     path = templates_dir / (name + TEXT_SUFFIX)
-    if not _NAME.match(name) or not path.is_file():
-        known = ", ".join(list_templates(templates_dir)) or "none"
+    if not path.is_file():
         raise TemplateError(
             f"unknown template '{name}': choose one of {known} (files NAME{TEXT_SUFFIX} in {templates_dir})"
         )
@@ -100,7 +106,7 @@ def _render_file(
     trial = dict(variables)
     while True:
         try:
-            text = _environment(templates_dir).get_template(filename).render(**trial)
+            text = _environment(templates_dir).get_template(filename).render(trial)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"{path}, line {exc.lineno}: template syntax error: {exc.message}") from None
         except jinja2.UndefinedError as exc:

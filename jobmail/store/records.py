@@ -14,9 +14,9 @@ Why readers may rely on it. Only append() writes the log, always through `encode
 that starts with `{"id":"` is in this layout: `_head` reads its id, time and status at the fixed offsets
 below without parsing the JSON (and gives None for any other line, which the reader then parses whole);
 the time has one fixed length and offset (STAMP_LEN, always `+00:00`), so times compare as bytes
-(`_within`); and because every line of a message carries its To list, a `--to` filter may test a line's
-raw bytes (`_matching_lines`, `_to_may_hold`) and the newest line holding the address is the message's
-current state. Inside a JSON string a quote is always escaped, so the first unescaped quote after an
+(`_within`); and because every line of a message carries its To and Cc lists, a `--to` filter may test a
+line's raw bytes (`_matching_lines`, `_recipients_may_hold`) and the newest line holding the address is
+the message's current state. Inside a JSON string a quote is always escaped, so the first unescaped quote after an
 opening one ends the value. A line by another writer (spaces, other key order, escaped non-ASCII) is
 still read correctly, only more slowly: every helper here falls back to "parse it" rather than guess.
 
@@ -37,8 +37,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import BinaryIO
 
-# The message's own fields: every record of a message carries them (see the module docstring).
-MESSAGE_FIELDS = ("from", "to", "cc", "subject")
+# The message's own fields: every record of a message carries them (see the module docstring); a
+# record written before `template`, `company` and `position` were among them may lack those.
+MESSAGE_FIELDS = ("from", "to", "cc", "subject", "template", "company", "position")
 
 # -- the first bytes of a line, and the offsets read from them ------------------------------------
 _ID_OPEN = b'{"id":"'  # a line starts so; the id follows
@@ -50,10 +51,19 @@ ID_START = len(_ID_OPEN)  # the id's first byte, from the line's start
 TIME_START = len(_TIME_KEY)  # the time's first byte, from the id's closing quote
 STATUS_START = len(_STATUS_KEY)  # the status's first byte, from the time's closing quote
 
-# -- the To list -----------------------------------------------------------------------------------
+# -- the To and Cc lists ----------------------------------------------------------------------------
 _TO_KEY = b'"to":['
+_CC_KEY = b'"cc":['
 _LIST_END = b'],"'  # a list's end, followed by the next key
 TO_START = len(_TO_KEY)  # the list's first byte, from where `"to":[` starts
+CC_START = len(_CC_KEY)  # the same for `"cc":[`
+
+# -- a line's size -----------------------------------------------------------------------------------
+# No record append() writes comes near it (a subject, a few addresses, a server reply cut at 300
+# characters): a longer line is not ours, and readers skip it with a warning, holding at most this
+# much of it in memory, never parsing it.
+MAX_LINE = 1 << 20  # 1 MiB, the newline excluded
+_SCAN = 1 << 20  # how much of a skipped line is read at a time while looking for its start or end
 
 # -- the time --------------------------------------------------------------------------------------
 STAMP_LEN = len("2026-01-01T00:00:00.000+00:00")  # `timestamp()`'s length, the same for every time
@@ -121,13 +131,17 @@ def _matching_lines(block: bytes, low: int, needle: bytes, fold: bool) -> Iterat
         high = start
 
 
-def _to_may_hold(line: bytes, needle: bytes) -> bool:
-    """False only when the line's To list surely lacks `needle` (so the line need not be parsed)."""
-    at = line.find(_TO_KEY)
+def _recipients_may_hold(line: bytes, needle: bytes) -> bool:
+    """False only when the line's To and Cc lists surely lack `needle` (so the line need not be parsed)."""
+    return _list_may_hold(line, _TO_KEY, TO_START, needle) or _list_may_hold(line, _CC_KEY, CC_START, needle)
+
+
+def _list_may_hold(line: bytes, key: bytes, start: int, needle: bytes) -> bool:
+    at = line.find(key)
     if at < 0:
         return True
     end = line.find(_LIST_END, at)  # a list's end: inside a JSON string a quote is always escaped
-    return needle in line[at + TO_START : end if end >= 0 else len(line)].lower()
+    return needle in line[at + start : end if end >= 0 else len(line)].lower()
 
 
 def _literal(text: str) -> bytes | None:
@@ -171,6 +185,8 @@ def _unterminated_tail(handle: BinaryIO) -> bytes | None:
         return None
     step = 1 << 12
     while True:
+        if step > 4 * MAX_LINE:  # too long to be a record: readers skip it by its length
+            return None
         start = max(0, end - step)
         handle.seek(start)
         block = handle.read(end - start)
@@ -178,3 +194,16 @@ def _unterminated_tail(handle: BinaryIO) -> bytes | None:
         if cut >= 0 or start == 0:
             return block[cut + 1 :]
         step *= 4
+
+
+def _previous_newline(handle: BinaryIO, end: int) -> int:
+    """The offset of the last newline before `end`, or -1 when none is: read backwards in _SCAN pieces,
+    so a skipped line of any length costs memory of one piece."""
+    while end > 0:
+        start = max(0, end - _SCAN)
+        handle.seek(start)
+        at = handle.read(end - start).rfind(b"\n")
+        if at >= 0:
+            return start + at
+        end = start
+    return -1

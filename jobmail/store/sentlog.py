@@ -12,7 +12,8 @@ fresh line. Files are created readable by the owner only (0600), folders 0700 (f
 
 The line layout, and why readers may rely on it, is in records.py: the id, time and status of a line
 are read from its first bytes without parsing the JSON, and a `--to` filter tests the raw bytes of a
-line before parsing it, so the newest line of a message holding the address is its current state.
+line (its To and Cc lists) before parsing it, so the newest line of a message holding the address is its
+current state.
 
 Reading is lazy and newest-first where it can be: the file is read backwards in blocks, so the latest
 few messages cost the same at any size.
@@ -33,14 +34,16 @@ from jobmail.status import Status
 from jobmail.store import files
 from jobmail.store.files import LOG_NAME, MESSAGES_DIR
 from jobmail.store.records import (
+    MAX_LINE,
     MESSAGE_FIELDS,
     _check,
     _head,
     _id_needle,
     _literal,
     _matching_lines,
+    _previous_newline,
+    _recipients_may_hold,
     _stamp_bytes,
-    _to_may_hold,
     _unterminated_tail,
     _within,
     encode_record,
@@ -100,7 +103,7 @@ class Query(_QueryFields):
     """Which messages `SentLog.latest` yields, judged by their current (latest) record.
 
     statuses: the current status is one of these (empty: any; any iterable, kept as a frozenset). to: a
-    substring of one of the To addresses, any case. since / until: the current record's time is within
+    substring of one of the To or Cc addresses, any case. since / until: the current record's time is within
     [since, until] (aware datetimes). where: any further test on the parsed record (e.g. a body search),
     applied last. An immutable named tuple (frozen.Record: no dataclasses, too slow for `send.py log`).
     """
@@ -154,6 +157,7 @@ class SentLog:
         self._lock: FileLock | None = None
         self._tail: bytes | None = None  # the unterminated last line seen by the latest read, if any
         self._warned: set[bytes] = set()
+        self._warned_long: set[int] = set()  # the sizes of the too-long lines already warned of
 
     @property
     def directory(self) -> Path:
@@ -289,14 +293,14 @@ class SentLog:
                 continue
             if (since is not None or until is not None) and not _within(stamp, since, until):
                 continue
-            if needle and record is None and not _to_may_hold(line, needle):
+            if needle and record is None and not _recipients_may_hold(line, needle):
                 continue
             if record is None:
                 record = self._parse(line)
                 if record is None:  # looked whole but is not JSON: let an older line of it count
                     seen.discard(key)
                     continue
-            if wanted_to and not any(wanted_to in str(a).lower() for a in _as_list(record.get("to"))):
+            if wanted_to and not any(wanted_to in str(a).lower() for a in _recipients(record)):
                 continue
             if query.where is not None and not query.where(record):
                 continue
@@ -367,6 +371,13 @@ class SentLog:
                 low = 0
                 if start > 0:
                     cut = block.find(b"\n")
+                    if cut < 0 and end - start > MAX_LINE:  # a line too long to be a record: skip it unread
+                        before = _previous_newline(handle, start)
+                        self._skip_long(end - before - 1)
+                        end = max(0, before)
+                        step = _FIRST_BLOCK
+                        first = False
+                        continue
                     if cut < 0:  # one line longer than the block: read more of it
                         step *= 2
                         continue
@@ -379,11 +390,14 @@ class SentLog:
                     lines = block.split(b"\n")
                     if low:
                         del lines[0]
-                    for line in reversed(lines):
-                        if line:
-                            yield line
+                    found: Iterable[bytes] = reversed(lines)
                 else:
-                    yield from _matching_lines(block, low, needle, fold)
+                    found = _matching_lines(block, low, needle, fold)
+                for line in found:
+                    if len(line) > MAX_LINE:
+                        self._skip_long(len(line))
+                    elif line:
+                        yield line
                 end = start + low - 1 if low else 0
 
     def _lines_forward(self) -> Iterator[bytes]:
@@ -395,16 +409,30 @@ class SentLog:
             self._tail = _unterminated_tail(handle)
             handle.seek(0)
             carry = b""
+            skipped = 0  # > 0 while passing over a line too long to be a record: its length so far
             while True:
                 chunk = handle.read(_BLOCK)
                 if not chunk:
                     break
+                if skipped:
+                    cut = chunk.find(b"\n")
+                    if cut < 0:
+                        skipped += len(chunk)
+                        continue
+                    self._skip_long(skipped + cut)
+                    skipped, chunk = 0, chunk[cut + 1 :]
                 lines = (carry + chunk).split(b"\n")
                 carry = lines.pop()
+                if len(carry) > MAX_LINE:
+                    skipped, carry = len(carry), b""
                 for line in lines:
-                    if line:
+                    if len(line) > MAX_LINE:
+                        self._skip_long(len(line))
+                    elif line:
                         yield line
-            if carry:
+            if skipped:
+                self._skip_long(skipped)
+            elif carry:
                 yield carry
 
     def _parse(self, line: bytes) -> dict | None:
@@ -432,12 +460,25 @@ class SentLog:
         else:
             text = f"sent log {self.file}: skipped an unreadable line: {line[:60]!r}"
         self._warned.add(line)
+        self._warn(text)
+
+    def _warn(self, text: str) -> None:
         if self.on_warning is not None:
             self.on_warning(text)
         else:
             import logging  # only to warn: `send.py log` does not import logging unless a line is bad
 
             logging.getLogger(__name__).warning("%s", text)
+
+    def _skip_long(self, size: int) -> None:
+        """Warn of a line too long to be a record, skipped without parsing it (once per log and size)."""
+        if size in self._warned_long:
+            return
+        self._warned_long.add(size)
+        self._warn(
+            f"sent log {self.file}: skipped a line of {size:,} bytes (a record is under {MAX_LINE // (1 << 20)} "
+            "MiB: this line was not written by jobmail)"
+        )
 
     def _still_torn(self, tail: bytes) -> bool:
         """True when the file still ends with this unterminated line once no one is appending.
@@ -453,6 +494,11 @@ class SentLog:
                 return handle.read() == tail
         except (OSError, JobmailError):
             return True
+
+
+def _recipients(record: dict) -> list:
+    """The To and Cc addresses of a record."""
+    return _as_list(record.get("to")) + _as_list(record.get("cc"))
 
 
 def _as_list(value: object) -> list:
