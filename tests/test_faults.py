@@ -238,6 +238,24 @@ def test_a_greeting_slower_than_the_probe_is_not_taken_for_tls(fault_account, pa
     assert account.statuses()[-1] == "sent"
 
 
+def test_check_shows_the_connect_step_while_it_waits_for_the_greeting(fault_account, password, tls_context):
+    server = tls_server(tls_context, password, always={"connect": "stall"})
+    account = sent_account(fault_account, password, server, SMTP_TIMEOUT="30")
+    started = f"connect {LOOPBACK}:{server.port} ..."
+    proc = account.start("check")
+    try:
+        shown = proc.stdout.read(len(started))  # returns once the line's start is out, while the step waits
+        assert server.wait_for(lambda s: s.connections >= 1)
+    finally:
+        proc.kill()
+        rest = proc.stdout.read()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert shown == started
+    assert rest == ""  # killed while it waited: its result was never printed (it would be on the same line)
+
+
 def test_retries_stop_when_send_retry_within_runs_out(fault_account, password, tls_context):
     server = tls_server(tls_context, password, always={"connect": "stall"})
     overrides = {"SMTP_TIMEOUT": "1", "SEND_ATTEMPTS": "10", "SEND_RETRY_DELAY": "0", "SEND_RETRY_WITHIN": "2"}
