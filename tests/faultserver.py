@@ -13,8 +13,10 @@ Faults are given per stage of a connection, as `{stage: action}`:
 - actions: a reply ("421 4.3.2 Try again later"; several lines joined with "\\n"), "close" (close
   the connection without a reply), "reset" (close with a TCP reset), "stall" (never answer), "endless"
   (`250-...` continuation lines, as fast as the client takes them, never a last line), "drip" (a reply
-  that never ends, one byte every `drip_interval` seconds), or a reply followed by "\\nclose" (say it,
-  then close the connection).
+  that never ends, one byte every `drip_interval` seconds), "late" (the usual reply, but only once the
+  server has had a later connection: a greeting slower than the client's patience, answered as soon as
+  the client tries a second connection), or a reply followed by "\\nclose" (say it, then close the
+  connection).
 
 `always` applies to every connection; `script[n]` (on top of it) to the n-th connection only, so
 `script=[{"rcpt": "451 4.3.0 Try later"}]` refuses the first attempt and accepts the second.
@@ -147,14 +149,14 @@ class FaultServer:
                 self._changed.notify_all()
             faults = {**self.always, **(self.script[number] if number < len(self.script) else {})}
             thread = threading.Thread(
-                target=self._serve, args=(sock, faults), name=f"faultserver-{number}", daemon=True
+                target=self._serve, args=(sock, faults, number), name=f"faultserver-{number}", daemon=True
             )
             thread.start()
             self._threads.append(thread)
 
-    def _serve(self, sock: socket.socket, faults: dict[str, str]) -> None:
+    def _serve(self, sock: socket.socket, faults: dict[str, str], number: int) -> None:
         sock.settimeout(30)
-        connection = _Connection(self, sock, faults)
+        connection = _Connection(self, sock, faults, number)
         try:
             connection.run()
         except (_Closed, OSError, ValueError):
@@ -167,8 +169,9 @@ class FaultServer:
 class _Connection:
     """One client: reads commands, answers them, applies the faults."""
 
-    def __init__(self, server: FaultServer, sock: socket.socket, faults: dict[str, str]):
+    def __init__(self, server: FaultServer, sock: socket.socket, faults: dict[str, str], number: int):
         self.server = server
+        self.number = number  # 0 for the server's first connection
         self.sock = sock
         self.faults = faults
         self.file = sock.makefile("rb")
@@ -201,6 +204,12 @@ class _Connection:
     def reply(self, stage: str, default: str, keep: Callable[[], None] | None = None) -> bool:
         """Answer at `stage`: the fault if one is set, else `default`. Returns whether it was a success."""
         action = self.faults.get(stage, default)
+        if action == "late":
+            with self.server._changed:
+                self.server._changed.wait_for(
+                    lambda: self.server.connections > self.number + 1 or self.server._stop.is_set(), timeout=30
+                )
+            action = default
         if action in ("close", "reset", "stall") and keep is not None:
             keep()
         if action == "close":

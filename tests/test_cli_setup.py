@@ -284,13 +284,33 @@ def test_check_ssl_against_a_starttls_port_says_wrong_version(make_account, pass
     assert account.server.auth_attempts == []
 
 
+IMPLICIT_TLS_FIX = "this port speaks TLS from the first byte: set SMTP_SECURITY=ssl (port 465)"
+
+
 def test_check_starttls_against_an_implicit_tls_port_says_use_ssl(make_account, password):
-    account = make_account("ssl", SMTP_SECURITY="starttls", SMTP_TIMEOUT="1")
+    # SMTP_TIMEOUT=30: a check that waited for the greeting would run into pytest's timeout
+    account = make_account("ssl", SMTP_SECURITY="starttls", SMTP_TIMEOUT="30")
     account.store_password(password)
     result = account.run("check")
     assert result.returncode == 1
+    assert result.stdout.splitlines()[0] == f"connect {LOOPBACK}:{account.server.port} ... FAILED"
+    assert "TLS ..." not in result.stdout and "The account does not work yet: the connect step" in result.stdout
+    error = result.stderr.strip()
+    assert error.startswith(f"error: {LOOPBACK}:{account.server.port} sent no SMTP greeting while connecting")
+    assert error.endswith(IMPLICIT_TLS_FIX) and "SMTP_TIMEOUT" not in error
+    assert account.server.auth_attempts == []
+
+
+def test_setup_with_starttls_for_an_implicit_tls_port_says_so_in_its_check(make_account, password, ca_file, tmp_path):
+    account = make_account("ssl")
+    new_env = tmp_path / "fresh.env"
+    result = account.run(*setup_flags(account, new_env, ca_file, "starttls"), input=password + "\n")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert env_values(new_env).get("SMTP_TIMEOUT", "") in ("", "30")  # the default: a wait would be 30 s
     assert f"connect {LOOPBACK}:{account.server.port} ... FAILED" in result.stdout
-    assert "no SMTP greeting" in result.stderr and "SMTP_SECURITY=ssl" in result.stderr
+    assert "saved all the same" in result.stdout
+    assert IMPLICIT_TLS_FIX in result.stderr and "SMTP_TIMEOUT" not in result.stderr
+    assert account.server.auth_attempts == []
 
 
 def test_check_untrusted_certificate_points_to_smtp_ca_file(make_account, password):

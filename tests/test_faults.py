@@ -208,7 +208,52 @@ def test_a_server_that_never_answers_times_out_and_is_retried(fault_account, pas
     line = error_line(result)
     assert "did not answer within 1s while connecting" in line and "gave up after 2 attempts" in line
     assert account.statuses() == ["retrying", "failed"]
-    assert account.server.connections == 2 and account.server.messages == []
+    assert account.server.connections == 4 and account.server.messages == []  # each attempt with its TLS probe
+
+
+def test_starttls_against_an_implicit_tls_port_fails_at_once_without_a_retry(fault_account, password, tls_context):
+    server = FaultServer(tls=tls_context, implicit_tls=True, credentials=(USERNAME, password))
+    # SMTP_TIMEOUT=30 and 4 attempts: waiting for the greeting, or retrying, would hit pytest's timeout
+    overrides = {"SMTP_SECURITY": "starttls", "SMTP_TIMEOUT": "30", "SEND_ATTEMPTS": "4"}
+    account = sent_account(fault_account, password, server, **overrides)
+    result = account.run(*WITHDRAW_ARGS)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert "sent no SMTP greeting while connecting but answered a TLS handshake" in line
+    assert line.endswith("this port speaks TLS from the first byte: set SMTP_SECURITY=ssl (port 465)")
+    assert "SMTP_TIMEOUT" not in line and "retrying" not in result.stderr
+    assert account.statuses() == ["failed"] and account.records()[-1]["attempts"] == 1
+    assert account.server.connections == 2  # the one that waited for a greeting, and the TLS probe
+    assert account.server.auth_attempts == [] and account.server.messages == []
+
+
+def test_a_greeting_slower_than_the_probe_is_not_taken_for_tls(fault_account, password, tls_context):
+    # the first connection greets only once the client has opened another one (the probe), which is
+    # greeted at once, in plain text: a slow server, waited for, and the message goes out
+    server = tls_server(tls_context, password, script=[{"connect": "late"}])
+    account = sent_account(fault_account, password, server, SMTP_TIMEOUT="30", SEND_ATTEMPTS="1")
+    result = account.run(*WITHDRAW_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert account.server.connections == 2 and len(account.server.messages) == 1
+    assert account.statuses()[-1] == "sent"
+
+
+def test_check_shows_the_connect_step_while_it_waits_for_the_greeting(fault_account, password, tls_context):
+    server = tls_server(tls_context, password, always={"connect": "stall"})
+    account = sent_account(fault_account, password, server, SMTP_TIMEOUT="30")
+    started = f"connect {LOOPBACK}:{server.port} ..."
+    proc = account.start("check")
+    try:
+        shown = proc.stdout.read(len(started))  # returns once the line's start is out, while the step waits
+        assert server.wait_for(lambda s: s.connections >= 1)
+    finally:
+        proc.kill()
+        rest = proc.stdout.read()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert shown == started
+    assert rest == ""  # killed while it waited: its result was never printed (it would be on the same line)
 
 
 def test_retries_stop_when_send_retry_within_runs_out(fault_account, password, tls_context):
@@ -220,7 +265,7 @@ def test_retries_stop_when_send_retry_within_runs_out(fault_account, password, t
     assert result.returncode == 1
     line = error_line(result)
     assert "did not answer within 1s" in line and "SEND_RETRY_WITHIN" in line, line
-    assert 2 <= account.server.connections <= 3  # not the 10 attempts SEND_ATTEMPTS allows
+    assert 4 <= account.server.connections <= 6  # 2 or 3 attempts and their TLS probes, not the 10 allowed
     assert time.monotonic() - started < 8
     assert account.statuses()[-1] == "failed" and account.server.messages == []
 

@@ -12,6 +12,7 @@ from faultserver import FaultServer, closed_port
 from jobmail import settings as config
 from jobmail.auth import credentials
 from jobmail.errors import EXIT_BAD_INPUT, Command, SendError
+from jobmail.loopback import LOOPBACK
 from jobmail.smtp import client
 from jobmail.smtp.diagnose import Step, backend_step, check, keyring_guidance
 from jobmail.smtp.explain import Failed
@@ -63,11 +64,47 @@ def test_ssl_against_a_starttls_port(stored, password, tls_context, ca_file):
 def test_starttls_against_an_implicit_tls_port(stored, password, tls_context, ca_file):
     server = FaultServer(tls=tls_context, implicit_tls=True, credentials=(USERNAME, password))
     with server:
-        settings = account(server.port, "starttls", stored, ca_file, SMTP_TIMEOUT="1")
+        # SMTP_TIMEOUT=30: waiting it out (twice: the send and the check) would hit pytest's timeout
+        settings = account(server.port, "starttls", stored, ca_file, SMTP_TIMEOUT="30")
         error, step, steps = both_ways(settings, password)
+        assert server.connections == 4  # each way: the connection that waited for a greeting, and the probe
     same_cause(error, step)
     assert error.stage == "greeting" and step.name == "connect" and len(steps) == 1
-    assert "no SMTP greeting" in step.problem and "SMTP_SECURITY=ssl" in step.hint and error.transient
+    assert "no SMTP greeting" in step.problem and "answered a TLS handshake" in step.problem
+    assert step.hint == "this port speaks TLS from the first byte: set SMTP_SECURITY=ssl (port 465)"
+    assert not error.transient
+
+
+def test_a_silent_port_that_does_not_speak_tls_is_waited_for(stored, password, tls_context, ca_file):
+    server = FaultServer(tls=tls_context, credentials=(USERNAME, password), always={"connect": "stall"})
+    with server:
+        settings = account(server.port, "starttls", stored, ca_file, SMTP_TIMEOUT="1")
+        error, step, steps = both_ways(settings, password)
+        assert server.connections == 4 and server.commands == []  # the probes' handshakes never got an answer
+    same_cause(error, step)
+    assert "did not answer within 1s while connecting (no SMTP greeting came)" in step.problem
+    assert "SMTP_TIMEOUT" in step.hint and "SMTP_SECURITY=ssl" not in step.hint and error.transient
+
+
+@pytest.mark.parametrize("mode", ["starttls", "ssl", "none"])
+def test_each_step_that_waits_is_told_before_it_waits(stored, password, tls_context, ca_file, mode):
+    tls = None if mode == "none" else tls_context
+    login = None if mode == "none" else (USERNAME, password)  # `none`: a server on this machine asks for none
+    with FaultServer(tls=tls, implicit_tls=mode == "ssl", credentials=login) as server:
+        events: list[str] = []
+
+        def started(title: str) -> None:
+            events.append(f"start {title}")
+            if title.startswith("connect"):
+                assert server.connections == 0  # told before it connects
+            assert server.auth_attempts == []  # and each before any login
+
+        settings = account(server.port, mode, stored, ca_file)
+        result = check(settings, on_step=lambda step: events.append(step.title), on_start=started)
+    assert result.ok, result.failed
+    name = f"connect {LOOPBACK}:{server.port}"
+    login_steps = ["login"] if mode == "none" else ["keyring", f"start login as {USERNAME}", f"login as {USERNAME}"]
+    assert events == [f"start {name}", name, "start TLS", "TLS", *login_steps]
 
 
 @pytest.mark.parametrize("mode", ["starttls", "ssl"])

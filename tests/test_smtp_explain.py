@@ -83,7 +83,7 @@ def test_an_untrusted_certificate_with_a_ca_file_names_that_file(ca_file):
             "greeting",
             "starttls",
             "did not answer within 30s while connecting (no SMTP greeting came)",
-            "SMTP_SECURITY=ssl",
+            "SMTP_TIMEOUT",  # the port was asked and speaks no TLS: a slow server
         ),
         ("greeting", "ssl", "no SMTP greeting came", "SMTP_TIMEOUT"),
         ("envelope", "starttls", "did not answer within 30s while giving the sender and recipients", "SMTP_TIMEOUT"),

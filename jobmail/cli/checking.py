@@ -15,13 +15,41 @@ from jobmail.settings import Settings
 from jobmail.smtp.diagnose import Step, check
 
 
+class _StepPrinter:
+    """Each step on one line: its title as soon as it starts (`connect smtp.example.com:587 ...`, shown at
+    once, so that a step that waits is on the screen while it waits), then its result on the same line."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.started: str | None = None  # the title of the step begun and not yet ended
+
+    def start(self, title: str) -> None:
+        self.end_line()
+        self.console.begin(views.step_start(title))
+        self.started = title
+
+    def __call__(self, step: Step) -> None:
+        if self.started is not None and self.started == step.title:
+            self.started = None
+            self.console.out(*commands_in(" " + views.step_result(step)))
+            return
+        self.end_line()
+        self.console.out(*commands_in(views.step_line(step)))
+
+    def end_line(self) -> None:
+        """End a begun line that no result came for (a step that did not happen, or an interrupted one)."""
+        if self.started is not None:
+            self.started = None
+            self.console.out()
+
+
 def run_check(console: Console, settings: Settings) -> int:
-    """Run the check, printing each step as it completes; return the exit code."""
-
-    def print_step(step: Step) -> None:
-        console.out(*commands_in(views.step_line(step)))
-
-    result = check(settings, on_step=print_step, environ=os.environ)
+    """Run the check, printing each step as it starts and its result as it completes; return the exit code."""
+    print_step = _StepPrinter(console)
+    try:
+        result = check(settings, on_step=print_step, environ=os.environ, on_start=print_step.start)
+    finally:
+        print_step.end_line()
     failed = result.failed
     if failed is None and settings.uses_imap:
         failed = _check_imap(settings, print_step)

@@ -62,6 +62,13 @@ class Console:
         """Our own words to the user, on stdout."""
         self._print(self.render(parts))
 
+    def begin(self, *parts: str | Command) -> None:
+        """The start of a line on stdout, shown at once; the next `out` ends it (a step before it waits)."""
+        try:
+            print(self.render(parts), end="", file=self.stdout, flush=True)
+        except BrokenPipeError:
+            stdout_closed()
+
     def err(self, *parts: str | Command) -> None:
         """Our own words about a problem, on stderr."""
         print(self.render(parts), file=self.stderr)

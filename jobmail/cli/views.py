@@ -530,9 +530,19 @@ def step_line(step: Step) -> str:
     """One step of the check and its result: `TLS ... ok (TLSv1.3)`, `login ... FAILED (535 ...)`."""
     if step.name == "keyring":
         return f"keyring: {step.detail}" if step.ok else "keyring: FAILED"
+    return f"{step_start(step.title)} {step_result(step)}"
+
+
+def step_start(title: str) -> str:
+    """A step as it starts, before its result is known: `connect smtp.example.com:587 ...`."""
+    return f"{title} ..."
+
+
+def step_result(step: Step) -> str:
+    """What follows step_start once the step has ended: `ok (TLSv1.3, ...)`, `FAILED (535 ...)`."""
     if step.ok:
-        return f"{step.title} ... {step.mark}" + (f" ({step.detail})" if step.detail else "")
-    return f"{step.title} ... FAILED" + (f" ({step.reply})" if step.reply else "")
+        return step.mark + (f" ({step.detail})" if step.detail else "")
+    return "FAILED" + (f" ({step.reply})" if step.reply else "")
 
 
 def failure_lines(step: Step) -> list[str]:

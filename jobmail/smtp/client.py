@@ -34,6 +34,7 @@ from jobmail.settings import Settings, is_loopback, loopback_addresses
 from jobmail.smtp import explain as why
 from jobmail.smtp.explain import (  # re-exported: the public names of the send path
     ATTEMPT_TIMEOUTS,
+    GREETING_PATIENCE,
     HIDDEN,
     MAX_REPLY_BYTES,
     MAX_REPLY_CHARS,
@@ -142,6 +143,12 @@ class _SteppedSMTP(smtplib.SMTP):
     at a time is cut off), and everything (replies and sends) within the attempt's deadline,
     ATTEMPT_TIMEOUTS x SMTP_TIMEOUT from the start of the connection. Each raw reply line has the secrets
     of `hide()` replaced before anything else sees it.
+
+    Without implicit TLS, a greeting of which not one byte has come within GREETING_PATIENCE seconds (or
+    half of SMTP_TIMEOUT, when shorter) makes it ask the port, on a second connection and within as long
+    again, whether it speaks TLS from the first byte (`_speaks_tls`): if so the connect fails at once,
+    permanently (the mode does not match the port); if not, it waits for the greeting on until
+    SMTP_TIMEOUT, as for any slow server.
     """
 
     def __init__(
@@ -152,7 +159,9 @@ class _SteppedSMTP(smtplib.SMTP):
         secrets: list[str] | None = None,
     ):
         self.stage = "tcp"
+        self._settings = settings
         self._implicit_tls = implicit_tls
+        self._probe_greeting = implicit_tls is None  # asked once, on the greeting: see _greeting_line
         self._reached = reached
         self._plain = settings.smtp_security == "none"
         self._user = settings.smtp_username
@@ -184,7 +193,8 @@ class _SteppedSMTP(smtplib.SMTP):
         size = 0
         code = -1
         while True:
-            raw = self._readline(ends)
+            greeting = self._probe_greeting and self.stage == "greeting"
+            raw = self._greeting_line(ends) if greeting else self._readline(ends)
             if not raw:
                 self.close()
                 raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
@@ -206,6 +216,41 @@ class _SteppedSMTP(smtplib.SMTP):
                 break
         self._set_timeout()
         return code, b"\n".join(lines)
+
+    def _greeting_line(self, ends: float) -> bytes:
+        """The greeting's first line; a port that stays silent and speaks TLS is a mode mismatch (a Failed)."""
+        self._probe_greeting = False
+        patience = min(GREETING_PATIENCE, self.timeout / 2)  # the probe fits in SMTP_TIMEOUT too
+        try:
+            return self._readline(min(time.monotonic() + patience, ends))
+        except TimeoutError:
+            probe = min(patience, ends - time.monotonic())
+            if self._unread or probe <= 0 or not self._speaks_tls(probe):  # some bytes came: slow, not TLS
+                return self._readline(ends)
+        raise why.implicit_tls_port(self._settings).error("greeting")
+
+    def _speaks_tls(self, timeout: float) -> bool:
+        """Whether the port answers a TLS handshake, tried on a new connection to the same address with the
+        verifying context (so the probe's certificate check is the send's own): a handshake that completes,
+        fails on the certificate, or gets a TLS alert has had TLS back from the server. Nothing is sent
+        over it; it is closed at once."""
+        sock = self.sock
+        if sock is None:
+            return False
+        try:
+            address = sock.getpeername()[:2]
+            context = ssl_context(self._settings)
+            with socket.create_connection(address, timeout) as raw:
+                with context.wrap_socket(raw, server_hostname=self._host):
+                    pass
+        except ssl.SSLCertVerificationError:
+            return True
+        except ssl.SSLError as exc:
+            return "ALERT" in str(exc.reason or "").upper()
+        except (OSError, SendError):  # plain text back, closed, timed out; an unusable SMTP_CA_FILE
+            return False
+        logger.debug("%s answered a TLS handshake on a second connection", self._settings.server)
+        return True
 
     def _readline(self, ends: float) -> bytes:
         """One line (with its newline; longer than smtplib's _MAXLINE: cut there), b"" at the end of the

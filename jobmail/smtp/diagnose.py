@@ -132,12 +132,24 @@ def _ignore(step: Step) -> None:
     pass
 
 
-class _Check:
-    """One run of the check: its steps so far, each told to `on_step` as soon as it is known."""
+def _unwatched(title: str) -> None:
+    pass
 
-    def __init__(self, settings: Settings, on_step: Callable[[Step], None], environ: Mapping[str, str] | None):
+
+class _Check:
+    """One run of the check: its steps so far, each told to `on_step` as soon as it is known, and the title
+    of each step that waits on the network told to `on_start` before it waits."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        on_step: Callable[[Step], None],
+        environ: Mapping[str, str] | None,
+        on_start: Callable[[str], None] = _unwatched,
+    ):
         self.settings = settings
         self.on_step = on_step
+        self.on_start = on_start
         self.environ = environ
         self.result = CheckResult()
         self.connected = False  # the connect step has passed
@@ -158,6 +170,7 @@ class _Check:
         if not self.connected and stage == ("tcp" if implicit else "greeting"):
             self.connected = True
             self.add(Step("connect", f"connect {self.settings.server}", True))
+            self.on_start("TLS")  # the handshake (ssl), or EHLO and STARTTLS; for `none`, EHLO
 
     def connect(self) -> client.Session | None:
         """The connect and TLS steps; the open, greeted, encrypted session, or None after a failed step."""
@@ -168,6 +181,7 @@ class _Check:
             except SendError as exc:  # SMTP_CA_FILE is not a certificate
                 self.add(_error_step("tls", "TLS", exc, EXIT_BAD_INPUT))
                 return None
+        self.on_start(f"connect {settings.server}")
         try:
             session = client.connect(settings, reached=self.reached)
         except SendError as exc:
@@ -197,6 +211,7 @@ class _Check:
 
         settings = self.settings
         source = TokenSource(settings)
+        self.on_start("sign-in")
         try:
             token = source()
         except SendError as exc:
@@ -238,6 +253,7 @@ class _Check:
 
     def login(self, session: client.Session, password: str) -> None:
         title = f"login as {self.settings.smtp_username}"
+        self.on_start(title)
         try:
             client.login(session, self.settings, _Given(password))  # errors come redacted
         except SendError as exc:
@@ -262,16 +278,19 @@ def check(
     password_command: str = PASSWORD_COMMAND,
     on_step: Callable[[Step], None] = _ignore,
     environ: Mapping[str, str] | None = None,
+    on_start: Callable[[str], None] = _unwatched,
 ) -> CheckResult:
     """Connect, secure, look up the password, log in, and quit; one Step per stage, stopping at the first
-    failure. `on_step` sees each step as soon as it is known (the CLI prints it). `environ` only shapes
-    the keyring advice (PYTHON_KEYRING_BACKEND).
+    failure. `on_step` sees each step as soon as it is known (the CLI prints it); `on_start` sees the title
+    of each step that waits on the server (connect, TLS, sign-in, login) before it waits, so that a slow
+    step is on the screen while it waits; the Step with that title follows. `environ` only shapes the
+    keyring advice (PYTHON_KEYRING_BACKEND).
 
     `password_command` is accepted for the CLI's call and not used: a hint's next steps are Commands
     (`Step.commands`), shown in the hint in their plain form.
     """
     del password_command
-    run = _Check(settings, on_step, environ)
+    run = _Check(settings, on_step, environ, on_start)
     # With TLS a login always follows, so a missing keyring is told first, before any connection. With
     # `none` (a server on this machine) a login happens only if the server asks: the keyring is checked then.
     if settings.needs_password and not run.backend_ok():

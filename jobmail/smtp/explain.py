@@ -30,6 +30,9 @@ MAX_REPLY_LINES = 100
 MAX_REPLY_BYTES = 64 * 1024
 # One attempt (connect to the reply after the message data) ends within this many SMTP_TIMEOUTs.
 ATTEMPT_TIMEOUTS = 10
+# Seconds (at most half of SMTP_TIMEOUT) a greeting may be silent before the client asks the port whether it
+# speaks TLS from the first byte (SMTP_SECURITY=starttls or none against an implicit-TLS port).
+GREETING_PATIENCE = 3.0
 HIDDEN = "[password hidden]"
 PASSWORD_SET = Command("password", "set")
 LOGIN = Command("login")
@@ -547,7 +550,10 @@ def _unreachable(exc: BaseException, settings: Settings) -> Problem:
 
 
 def _no_greeting(exc: OSError, settings: Settings) -> Problem:
-    """The TCP connection is up but no SMTP greeting came: timed out, or closed by the server."""
+    """The TCP connection is up but no SMTP greeting came: timed out, or closed by the server.
+
+    Without implicit TLS, a timeout here means the client has asked the port whether it speaks TLS (see
+    client._SteppedSMTP) and it did not: the greeting is merely slow, so a longer SMTP_TIMEOUT can help."""
     server = settings.server
     stalled = timed_out(exc) or "timed out" in str(exc)
     if stalled:
@@ -560,12 +566,30 @@ def _no_greeting(exc: OSError, settings: Settings) -> Problem:
             if stalled
             else f"if it happens every time, {WRONG_MODE_HINT}"
         )
+    elif stalled:
+        fix = (
+            "the port took the connection but sent nothing, nor does it answer TLS: check SMTP_PORT and your "
+            "network, or raise SMTP_TIMEOUT for a slow server"
+        )
     else:
         alternative = ", or SMTP_PORT=587 to keep starttls" if settings.smtp_port == DEFAULT_PORTS["ssl"] else ""
         fix = (
             "this port probably expects TLS from the first byte (implicit TLS): set SMTP_SECURITY=ssl "
             f"(usually port {DEFAULT_PORTS['ssl']}){alternative}"
         )
-        if stalled:
-            fix += "; on a slow network, raise SMTP_TIMEOUT"
     return Problem((what,), (fix,), transient=True)
+
+
+def implicit_tls_port(settings: Settings) -> Problem:
+    """SMTP_SECURITY=starttls (or none) against a port that speaks TLS from the first byte: the greeting the
+    client waits for comes only inside TLS. Permanent: no retry and no longer SMTP_TIMEOUT can help."""
+    mode = settings.smtp_security
+    keep = f", or SMTP_PORT={DEFAULT_PORTS['starttls']} to keep {mode}" if mode == "starttls" else ""
+    keep = keep if settings.smtp_port == DEFAULT_PORTS["ssl"] else ""
+    return Problem(
+        (
+            f"{settings.server} sent no SMTP greeting {STAGES['tcp']} but answered a TLS handshake, so nothing "
+            f"was sent (SMTP_SECURITY={mode} waits for a greeting in plain text)",
+        ),
+        (f"this port speaks TLS from the first byte: set SMTP_SECURITY=ssl (port {DEFAULT_PORTS['ssl']}){keep}",),
+    )
