@@ -1024,3 +1024,15 @@ def test_an_invisible_format_character_in_a_header_is_refused_before_any_connect
     line = error_line(result)
     assert "invisible format character" in line and f"U+{ord(char):04X}" in line, line
     assert account.server.connections == 0 and account.records() == []
+
+
+def test_a_greeting_that_quotes_the_password_shows_it_nowhere(fault_account, password, tls_context):
+    """A server that learnt the password in an earlier session quotes it in its very first words: the
+    refusal is shown and logged with it hidden (the fixture then finds it in no file or output)."""
+    server = tls_server(tls_context, password, always={"connect": f"554 5.7.1 no service for {password} today"})
+    account = sent_account(fault_account, password, server)
+    result = account.run(*WITHDRAW_ARGS)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert "no service for" in line and password not in line
+    assert [r["status"] for r in account.records()] == ["failed"]

@@ -547,3 +547,19 @@ def test_the_provider_follows_from_a_known_smtp_host():
     assert settings.oauth_provider == "google"
     assert settings.oauth_device_url == ""  # Google's device flow refuses the Gmail scope
     assert settings.oauth_scope == "https://mail.google.com/"
+
+
+@pytest.mark.parametrize("args", [WITHDRAW_ARGS, ("check",), ("log",)], ids=["send", "check", "log"])
+def test_the_password_path_never_imports_oauthlib(make_account, password, args):
+    account = make_account("starttls")
+    account.store_password(password)
+    argv = list(account.argv(tuple(args)))[2:]
+    code = (
+        "import sys\nfrom jobmail.cli import main\n"
+        f"try:\n    code = main({argv!r})\nexcept SystemExit as exc:\n    code = exc.code\n"
+        "print('OAUTHLIB', any(m.split('.')[0] == 'oauthlib' for m in sys.modules), code, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=account.env, cwd=account.home, timeout=60
+    )
+    assert "OAUTHLIB False 0" in result.stderr, result.stderr

@@ -595,6 +595,8 @@ def send(
     start (timeouts make attempts long).
     """
     remembered = _Remembered(password)
+    if settings.needs_password:
+        remembered()  # known before the first greeting: a server that learnt it once cannot quote it back
     attempt = 0
     started = clock()
     while True:
