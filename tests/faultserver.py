@@ -155,7 +155,11 @@ class FaultServer:
             self._threads.append(thread)
 
     def _serve(self, sock: socket.socket, faults: dict[str, str], number: int) -> None:
-        sock.settimeout(30)
+        try:
+            sock.settimeout(30)  # the server may be stopping already: then the socket is closed
+        except OSError:
+            self._notify()
+            return
         connection = _Connection(self, sock, faults, number)
         try:
             connection.run()
