@@ -180,6 +180,34 @@ def test_a_scheduled_send_uses_a_token_refreshed_when_it_is_due(make_oauth_accou
     assert auth_server.user_for(tokens.current.access_token) == USERNAME
 
 
+def test_a_token_the_server_ended_early_is_renewed_once_by_a_long_outbox_run(make_oauth_account, auth_server):
+    from test_app_outbox import Clock
+
+    from jobmail.app.outbox import Outbox
+    from jobmail.app.requests import SendRequest
+    from jobmail.app.sending import prepare
+
+    account = make_oauth_account()
+    assert login_by_device(account, auth_server).returncode == 0
+    settings = config.load(account.env_file, environ={})
+    clock = Clock(datetime(2026, 11, 28, 15, 0, tzinfo=UTC))
+    tokens = oauth.TokenSource(settings, clock=lambda: clock().timestamp())
+    with keyring_of(account):
+        outbox = Outbox(settings, clock=clock, password=tokens)
+        request = SendRequest("withdraw", to=("jordan.lee@acme.example.com",), interviewer="Jordan Lee",
+                              position="Data Analyst", company="Acme")
+        outbox.schedule(prepare(settings, request, clock()), clock() + timedelta(minutes=10), "")
+        outbox.check_password()
+        first = tokens.current.access_token
+        auth_server.expire_access_tokens()  # revoked at the server, though its own expiry is 50 minutes away
+        clock.set(clock() + timedelta(minutes=10, seconds=1))
+        outbox.run_due()
+    assert len(account.server.messages) == 1
+    assert tokens.current.access_token != first
+    assert [login[0] for login in account.server.handler.logins] == ["XOAUTH2"]
+    assert account.server.handler.failures  # the early-ended token was refused once, then a new one passed
+
+
 def test_run_once_of_a_due_message_refreshes_the_token_in_that_process(make_oauth_account, auth_server):
     account = make_oauth_account()
     assert login_by_device(account, auth_server).returncode == 0

@@ -48,6 +48,7 @@ CLIENT_SECRET = "oauth2-client-secret"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 MAX_RESPONSE = 256 * 1024  # a token response is a few KB; a server that sends more is not read further
 EARLY = 120  # seconds: an access token this close to its end is refreshed first
+FRESH = 30  # seconds: a token refused this soon after it was fetched is not renewed (it would fail again)
 DEFAULT_INTERVAL = 5  # RFC 8628 section 3.2: the poll interval when the server names none
 BROWSER_WAIT = 300
 
@@ -488,6 +489,7 @@ class TokenSource:
         self.clock = clock
         self.sleep = sleep
         self.current: Tokens | None = None
+        self._fetched_at = 0.0
         self._lock = threading.Lock()
 
     def __call__(self) -> str:
@@ -496,8 +498,22 @@ class TokenSource:
                 self.current = self._fetch()
             return self.current.access_token
 
+    @property
+    def fetched_at(self) -> float:
+        return self._fetched_at
+
+    def renew(self) -> str | None:
+        """A new access token after the server refused the current one, unless that one was itself just
+        fetched (then a new one would fare no better): None."""
+        with self._lock:
+            if self.current is None or self.clock() - self.fetched_at < FRESH:
+                return None
+            self.current = self._fetch()
+            return self.current.access_token
+
     def _fetch(self) -> Tokens:
         settings = self.settings
+        self._fetched_at = self.clock()
         if settings.oauth_token_command:
             return Tokens(run_token_command(settings), self.clock() + 300)
         stored = get_secret(settings.smtp_host, settings.smtp_username, REFRESH, settings.keyring_backend)

@@ -439,7 +439,16 @@ def login(session: Session, settings: Settings, password: Callable[[], str]) -> 
     if isinstance(conn, _SteppedSMTP):
         conn.hide(secret)  # a server that quotes it back, in any later reply, says "[password hidden]"
     if settings.uses_oauth:
-        return _login_oauth(conn, settings, secret)
+        try:
+            return _login_oauth(conn, settings, secret)
+        except SendError as exc:
+            renewed = _renewed(password) if exc.code in (530, 534, 535) else None
+            if renewed is None:
+                raise
+            if isinstance(conn, _SteppedSMTP):
+                conn.hide(renewed)
+            logger.debug("the access token was refused before its time; trying once more with a new one")
+            return _login_oauth(conn, settings, renewed)
     try:
         authenticate(conn, settings.smtp_username, secret)
     except smtplib.SMTPResponseException as exc:
@@ -454,6 +463,17 @@ def login(session: Session, settings: Settings, password: Callable[[], str]) -> 
 
 
 OAUTH_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
+
+
+def _renewed(password: Callable[[], str]) -> str | None:
+    """A new access token when the one refused was not new (the provider ended it early: revoked, or a
+    long `outbox run` kept it), from a source that can renew (auth.oauth.TokenSource); else None."""
+    source = password._password if isinstance(password, _Remembered) else password
+    renew = getattr(source, "renew", None)
+    token = renew() if callable(renew) else None
+    if token and isinstance(password, _Remembered):
+        password.fetched.append(token)  # hidden from errors like the first one
+    return token or None
 
 
 def _login_oauth(conn: smtplib.SMTP, settings: Settings, token: str) -> bool:
