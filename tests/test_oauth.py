@@ -208,6 +208,33 @@ def test_a_token_the_server_ended_early_is_renewed_once_by_a_long_outbox_run(mak
     assert account.server.handler.failures  # the early-ended token was refused once, then a new one passed
 
 
+def test_an_ended_token_whose_sign_in_was_revoked_too_fails_saying_sign_in_again(make_oauth_account, auth_server):
+    from test_app_outbox import Clock
+
+    from jobmail.app.outbox import Outbox
+    from jobmail.app.requests import SendRequest
+    from jobmail.app.sending import prepare
+
+    account = make_oauth_account()
+    assert login_by_device(account, auth_server).returncode == 0
+    settings = config.load(account.env_file, environ={})
+    clock = Clock(datetime(2026, 11, 28, 15, 0, tzinfo=UTC))
+    tokens = oauth.TokenSource(settings, clock=lambda: clock().timestamp())
+    with keyring_of(account):
+        outbox = Outbox(settings, clock=clock, password=tokens)
+        request = SendRequest("withdraw", to=("jordan.lee@acme.example.com",), position="Data Analyst", company="Acme")
+        prepared = prepare(settings, request, clock())
+        outbox.schedule(prepared, clock() + timedelta(minutes=10), "")
+        outbox.check_password()
+        auth_server.expire_access_tokens()
+        auth_server.revoke(USERNAME)
+        clock.set(clock() + timedelta(minutes=10, seconds=1))
+        outbox.run_due()
+    assert account.server.messages == []
+    last = account.records()[-1]
+    assert last["status"] == "failed" and "sign in again with" in last["error"]
+
+
 def test_run_once_of_a_due_message_refreshes_the_token_in_that_process(make_oauth_account, auth_server):
     account = make_oauth_account()
     assert login_by_device(account, auth_server).returncode == 0

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from jobmail import interrupts
-from jobmail.errors import OutcomeUnknown, SendError
+from jobmail.errors import JobmailError, OutcomeUnknown, SendError
 from jobmail.settings import Settings, is_loopback, loopback_addresses
 from jobmail.smtp import explain as why
 from jobmail.smtp.explain import (  # re-exported: the public names of the send path
@@ -470,7 +470,10 @@ def _renewed(password: Callable[[], str]) -> str | None:
     long `outbox run` kept it), from a source that can renew (auth.oauth.TokenSource); else None."""
     source = password._password if isinstance(password, _Remembered) else password
     renew = getattr(source, "renew", None)
-    token = renew() if callable(renew) else None
+    try:
+        token = renew() if callable(renew) else None
+    except JobmailError:  # the sign-in itself is gone (revoked): the refusal, which says to sign in again, stands
+        return None
     if token and isinstance(password, _Remembered):
         password.fetched.append(token)  # hidden from errors like the first one
     return token or None
