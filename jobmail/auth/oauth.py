@@ -40,6 +40,7 @@ from oauthlib.oauth2 import DeviceClient, WebApplicationClient
 from jobmail.auth.credentials import get_secret, set_secret
 from jobmail.errors import Command, CredentialError, SendError, SignInError
 from jobmail.settings import Settings
+from jobmail.tls import verified_context
 
 logger = logging.getLogger(__name__)
 
@@ -97,16 +98,11 @@ def _scrubbed(text: object, limit: int = 200) -> str:
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:
-    """The system's trusted CAs plus SMTP_CA_FILE, as for SMTP; certificate and host name always checked."""
-    context = ssl.create_default_context()
-    if settings.smtp_ca_file:
-        try:
-            context.load_verify_locations(cafile=settings.smtp_ca_file)
-        except (ssl.SSLError, OSError):
-            raise SignInError(f"SMTP_CA_FILE={settings.smtp_ca_file} is not a PEM certificate file: fix it") from None
-    context.check_hostname = True
-    context.verify_mode = ssl.CERT_REQUIRED
-    return context
+    """SMTP's context (jobmail.tls): the system's trusted CAs plus SMTP_CA_FILE, always verified."""
+    try:
+        return verified_context(settings.smtp_ca_file)
+    except (ssl.SSLError, OSError):
+        raise SignInError(f"SMTP_CA_FILE={settings.smtp_ca_file} is not a PEM certificate file: fix it") from None
 
 
 def _host(url: str) -> str:

@@ -14,9 +14,7 @@ have kept the message.
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 import random
 import re
 import smtplib
@@ -47,6 +45,7 @@ from jobmail.smtp.explain import (  # re-exported: the public names of the send 
     plain_local_hint,
     reply_text,
 )
+from jobmail.tls import verified_context
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -91,33 +90,14 @@ class Delivered:
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext:
-    """The system's trusted CAs, plus SMTP_CA_FILE when set; certificate and host name always checked.
-
-    Built once per CA file and reused (loading the system store costs about 20 ms a connection).
-    Raises SendError when SMTP_CA_FILE is not a certificate file.
+    """The system's trusted CAs, plus SMTP_CA_FILE when set; certificate and host name always checked
+    (jobmail.tls, shared with IMAP and the OAuth endpoints). Raises SendError when SMTP_CA_FILE is not a
+    certificate file.
     """
-    ca_file = settings.smtp_ca_file
-    if ca_file is None:
-        return _context(None, 0)
     try:
-        changed = os.stat(ca_file).st_mtime_ns  # a long `outbox run` sees a replaced certificate file
-    except OSError:
-        changed = 0
-    return _context(str(ca_file), changed)
-
-
-@functools.lru_cache(maxsize=4)
-def _context(ca_file: str | None, changed: int) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        try:
-            context.load_verify_locations(cafile=ca_file)
-        except (ssl.SSLError, OSError) as exc:
-            raise why.ca_file_unusable(ca_file, exc).error("tls") from None
-    # create_default_context() sets both; restated so that no later change can loosen them unnoticed.
-    context.check_hostname = True
-    context.verify_mode = ssl.CERT_REQUIRED
-    return context
+        return verified_context(settings.smtp_ca_file)
+    except (ssl.SSLError, OSError) as exc:
+        raise why.ca_file_unusable(str(settings.smtp_ca_file), exc).error("tls") from None
 
 
 def local_hostname() -> str:
