@@ -95,15 +95,19 @@ class LoopbackServer:
         )
         return AuthResult(success=ok, handled=False)
 
+    def _auth_options(self) -> dict[str, Any]:
+        """aiosmtpd's login options: AUTH required, with these credentials, when any are given."""
+        if self.credentials is None:
+            return {}
+        return dict(
+            authenticator=self._authenticate,
+            auth_required=True,
+            # with implicit TLS the whole connection is encrypted already
+            auth_require_tls=self.tls is not None and not self.implicit_tls,
+        )
+
     def _controller_for(self, port: int):
-        options: dict[str, Any] = {}
-        if self.credentials is not None:
-            options.update(
-                authenticator=self._authenticate,
-                auth_required=True,
-                # with implicit TLS the whole connection is encrypted already
-                auth_require_tls=self.tls is not None and not self.implicit_tls,
-            )
+        options = self._auth_options()
         if self.tls is not None and self.implicit_tls:
             options["ssl_context"] = self.tls
         elif self.tls is not None:

@@ -32,7 +32,6 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, AuthResult
 from oauthlib.common import Request
 from oauthlib.oauth2 import (
@@ -800,20 +799,13 @@ class OAuthLoopbackServer(LoopbackServer):
 
     handler: OAuthRecorder
 
-    def _controller_for(self, port: int):
+    def _auth_options(self) -> dict[str, Any]:
         offered = set(self.handler.mechanisms)
-        options: dict[str, Any] = dict(
+        return dict(
             authenticator=_refuse,
             auth_required=True,
             auth_require_tls=self.tls is not None and not self.implicit_tls,
             auth_exclude_mechanism=["PLAIN", "LOGIN", *(m for m in ("XOAUTH2", "OAUTHBEARER") if m not in offered)],
-        )
-        if self.tls is not None and self.implicit_tls:
-            options["ssl_context"] = self.tls
-        elif self.tls is not None:
-            options.update(tls_context=self.tls, require_starttls=True)
-        return Controller(
-            self.handler, hostname=self.hostname, port=port, ready_timeout=10, server_hostname="localhost", **options
         )
 
 
