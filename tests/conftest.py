@@ -129,6 +129,22 @@ class Account:
         assert result.returncode == 0, result.stderr
 
 
+def imports_package(account: Account, args: tuple[str, ...], package: str) -> tuple[bool, object, str]:
+    """Run `python send.py ARGS` in a fresh interpreter, as the user would; returns whether any module of
+    `package` was imported, the exit code, and stderr (for a failure's message)."""
+    argv = list(account.argv(tuple(args)))[2:]
+    code = (
+        "import sys\nfrom jobmail.cli import main\n"
+        f"try:\n    code = main({argv!r})\nexcept SystemExit as exc:\n    code = exc.code\n"
+        f"print('IMPORTED', any(m.split('.')[0] == {package!r} for m in sys.modules), code, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=account.env, cwd=account.home, timeout=60
+    )
+    _, imported, exit_code = result.stderr.strip().splitlines()[-1].split(" ")
+    return imported == "True", int(exit_code) if exit_code.lstrip("-").isdigit() else exit_code, result.stderr
+
+
 def wait_until(condition, what: str, timeout: float = 20.0) -> None:
     """Poll `condition` (for a subprocess to reach a state) until it holds, or fail naming `what`."""
     deadline = time.monotonic() + timeout

@@ -7,11 +7,9 @@ sent log, running the CLI as a subprocess as a user does.
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 
 import pytest
-from conftest import USERNAME, WITHDRAW_ARGS
+from conftest import USERNAME, WITHDRAW_ARGS, imports_package
 from imapserver import ImapServer
 
 from jobmail.errors import MailboxError
@@ -231,16 +229,8 @@ def test_paths_that_do_not_use_imap_never_import_imaplib(make_account, password,
     values = {"IMAP_HOST": "127.0.0.1", "IMAP_PORT": str(closed_port()), **extra} if imap_on else {}
     account = make_account("starttls", **values)
     account.store_password(password)
-    argv = list(account.argv(tuple(args)))[2:]
-    code = (
-        "import sys\nfrom jobmail.cli import main\n"
-        f"try:\n    code = main({argv!r})\nexcept SystemExit as exc:\n    code = exc.code\n"
-        "print('IMAPLIB', 'imaplib' in sys.modules, code, file=sys.stderr)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=account.env, cwd=account.home, timeout=60
-    )
-    assert "IMAPLIB False" in result.stderr, result.stderr
+    imported, _, stderr = imports_package(account, tuple(args), "imaplib")
+    assert not imported, stderr
     if args == WITHDRAW_ARGS:
         assert account.records()[-1]["status"] == "sent" and "sent_copy" not in account.records()[-1]
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import USERNAME, WITHDRAW_ARGS, Account, account_values, clean_environ
+from conftest import USERNAME, WITHDRAW_ARGS, Account, account_values, clean_environ, imports_package
 from oauthserver import OAuthServer, oauth_smtp_server
 
 from jobmail import settings as config
@@ -152,7 +152,10 @@ def test_oauthbearer_where_the_server_offers_only_that(make_oauth_account, auth_
     assert_no_token_in(account, auth_server, sent.stdout, sent.stderr)
 
 
-def test_a_scheduled_send_uses_a_token_refreshed_when_it_is_due(make_oauth_account, auth_server):
+def send_when_due(make_oauth_account, auth_server, later: timedelta, meanwhile):
+    """Sign in; queue a withdrawal `later` on a clock the test moves, in one long-running Outbox; take its
+    token at once (as `send --at` checks the sign-in up front); let `meanwhile()` happen at the server;
+    then run the outbox once it is due. Returns the account, the TokenSource and the first token."""
     from test_app_outbox import Clock
 
     from jobmail.app.outbox import Outbox
@@ -166,42 +169,34 @@ def test_a_scheduled_send_uses_a_token_refreshed_when_it_is_due(make_oauth_accou
     tokens = oauth.TokenSource(settings, clock=lambda: clock().timestamp())
     with keyring_of(account):
         outbox = Outbox(settings, clock=clock, password=tokens)
-        request = SendRequest("withdraw", to=("jordan.lee@acme.example.com",), interviewer="Jordan Lee",
-                              position="Data Analyst", company="Acme")
-        prepared = prepare(settings, request, clock())
-        outbox.schedule(prepared, clock() + timedelta(days=2), "")
-        outbox.check_password()  # a token now (Saturday), as `send --at` checks the sign-in up front
-        saturday_token = tokens.current.access_token
-        auth_server.expire_access_tokens()  # two days later it is long dead at the server
-        clock.set(clock() + timedelta(days=2, seconds=1))
+        request = SendRequest(
+            "withdraw", to=("jordan.lee@acme.example.com",), interviewer="Jordan Lee", position="Data Analyst",
+            company="Acme",
+        )
+        outbox.schedule(prepare(settings, request, clock()), clock() + later, "")
+        outbox.check_password()
+        first = tokens.current.access_token
+        meanwhile()
+        clock.set(clock() + later + timedelta(seconds=1))
         outbox.run_due()
+    return account, tokens, first
+
+
+def test_a_scheduled_send_uses_a_token_refreshed_when_it_is_due(make_oauth_account, auth_server):
+    # two days later the Saturday token is long dead at the server
+    account, tokens, saturday_token = send_when_due(
+        make_oauth_account, auth_server, timedelta(days=2), auth_server.expire_access_tokens
+    )
     assert len(account.server.messages) == 1
     assert tokens.current.access_token != saturday_token
     assert auth_server.user_for(tokens.current.access_token) == USERNAME
 
 
 def test_a_token_the_server_ended_early_is_renewed_once_by_a_long_outbox_run(make_oauth_account, auth_server):
-    from test_app_outbox import Clock
-
-    from jobmail.app.outbox import Outbox
-    from jobmail.app.requests import SendRequest
-    from jobmail.app.sending import prepare
-
-    account = make_oauth_account()
-    assert login_by_device(account, auth_server).returncode == 0
-    settings = config.load(account.env_file, environ={})
-    clock = Clock(datetime(2026, 11, 28, 15, 0, tzinfo=UTC))
-    tokens = oauth.TokenSource(settings, clock=lambda: clock().timestamp())
-    with keyring_of(account):
-        outbox = Outbox(settings, clock=clock, password=tokens)
-        request = SendRequest("withdraw", to=("jordan.lee@acme.example.com",), interviewer="Jordan Lee",
-                              position="Data Analyst", company="Acme")
-        outbox.schedule(prepare(settings, request, clock()), clock() + timedelta(minutes=10), "")
-        outbox.check_password()
-        first = tokens.current.access_token
-        auth_server.expire_access_tokens()  # revoked at the server, though its own expiry is 50 minutes away
-        clock.set(clock() + timedelta(minutes=10, seconds=1))
-        outbox.run_due()
+    # revoked at the server, though its own expiry is 50 minutes away
+    account, tokens, first = send_when_due(
+        make_oauth_account, auth_server, timedelta(minutes=10), auth_server.expire_access_tokens
+    )
     assert len(account.server.messages) == 1
     assert tokens.current.access_token != first
     assert [login[0] for login in account.server.handler.logins] == ["XOAUTH2"]
@@ -209,27 +204,11 @@ def test_a_token_the_server_ended_early_is_renewed_once_by_a_long_outbox_run(mak
 
 
 def test_an_ended_token_whose_sign_in_was_revoked_too_fails_saying_sign_in_again(make_oauth_account, auth_server):
-    from test_app_outbox import Clock
-
-    from jobmail.app.outbox import Outbox
-    from jobmail.app.requests import SendRequest
-    from jobmail.app.sending import prepare
-
-    account = make_oauth_account()
-    assert login_by_device(account, auth_server).returncode == 0
-    settings = config.load(account.env_file, environ={})
-    clock = Clock(datetime(2026, 11, 28, 15, 0, tzinfo=UTC))
-    tokens = oauth.TokenSource(settings, clock=lambda: clock().timestamp())
-    with keyring_of(account):
-        outbox = Outbox(settings, clock=clock, password=tokens)
-        request = SendRequest("withdraw", to=("jordan.lee@acme.example.com",), position="Data Analyst", company="Acme")
-        prepared = prepare(settings, request, clock())
-        outbox.schedule(prepared, clock() + timedelta(minutes=10), "")
-        outbox.check_password()
+    def ended_and_revoked() -> None:
         auth_server.expire_access_tokens()
         auth_server.revoke(USERNAME)
-        clock.set(clock() + timedelta(minutes=10, seconds=1))
-        outbox.run_due()
+
+    account, _, _ = send_when_due(make_oauth_account, auth_server, timedelta(minutes=10), ended_and_revoked)
     assert account.server.messages == []
     last = account.records()[-1]
     assert last["status"] == "failed" and "sign in again with" in last["error"]
@@ -608,13 +587,5 @@ def test_the_provider_follows_from_a_known_smtp_host():
 def test_the_password_path_never_imports_oauthlib(make_account, password, args):
     account = make_account("starttls")
     account.store_password(password)
-    argv = list(account.argv(tuple(args)))[2:]
-    code = (
-        "import sys\nfrom jobmail.cli import main\n"
-        f"try:\n    code = main({argv!r})\nexcept SystemExit as exc:\n    code = exc.code\n"
-        "print('OAUTHLIB', any(m.split('.')[0] == 'oauthlib' for m in sys.modules), code, file=sys.stderr)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=account.env, cwd=account.home, timeout=60
-    )
-    assert "OAUTHLIB False 0" in result.stderr, result.stderr
+    imported, code, stderr = imports_package(account, args, "oauthlib")
+    assert not imported and code == 0, stderr
