@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 LOOPBACK = "127.0.0.1"
 
@@ -37,15 +37,65 @@ class Recorder:
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         """Offer PIPELINING (RFC 2920) as real providers do; aiosmtpd reads pipelined commands in order
-        but does not say so."""
+        but does not say so. CHUNKING too on a server that takes BDAT (ChunkingSMTP)."""
         session.host_name = hostname
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        offers = ["250-PIPELINING", *(["250-CHUNKING"] if isinstance(server, ChunkingSMTP) else [])]
+        return [*responses[:-1], *offers, responses[-1]]
 
     async def handle_DATA(self, server, session, envelope):
         queue_id = secrets.token_hex(5).upper()
         with self.lock:
             self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, queue_id))
         return f"250 2.0.0 Ok: queued as {queue_id}"
+
+
+class ChunkingSMTP(SMTP):
+    """aiosmtpd's SMTP session with BDAT (RFC 3030 CHUNKING), which Postfix, Gmail and Microsoft 365 offer:
+    `BDAT SIZE [LAST]` and then SIZE bytes of the message as they are. The LAST chunk ends the message as
+    DATA's dot does (the handler's handle_DATA). Binary content (BINARYMIME) is not offered."""
+
+    _chunks_of: object = None
+    _chunks: list[bytes] = []
+
+    async def smtp_BDAT(self, arg: str) -> None:
+        size, _, last = arg.strip().partition(" ")
+        if not size.isdigit() or last.strip().upper() not in ("", "LAST"):
+            await self.push("501 5.5.4 Syntax: BDAT SIZE [LAST]")  # nothing can be read past a bad size
+            return
+        chunk = await self._reader.readexactly(int(size))  # read whatever follows, as RFC 3030 4.2 says
+        if await self.check_helo_needed() or await self.check_auth_needed("BDAT"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if self._chunks_of is not self.envelope:  # a new transaction (MAIL after RSET or the last message)
+            self._chunks_of, self._chunks = self.envelope, []
+        chunks = self._chunks
+        chunks.append(chunk)
+        limit = self.data_size_limit
+        if limit and sum(map(len, chunks)) > limit:
+            self._set_post_data_state()
+            await self.push("552 5.3.4 Error: Too much mail data")
+            return
+        if not last:
+            await self.push(f"250 2.0.0 {len(chunk)} octets received")
+            return
+        content = b"".join(chunks)
+        self.envelope.content = self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
+
+
+
+class _Controller(Controller):
+    def __init__(self, *args: Any, chunking: bool = False, **kwargs: Any):
+        self.chunking = chunking
+        super().__init__(*args, **kwargs)
+
+    def factory(self) -> SMTP:
+        return (ChunkingSMTP if self.chunking else SMTP)(self.handler, **self.SMTP_kwargs)
 
 
 def free_port() -> int:
@@ -70,12 +120,14 @@ class LoopbackServer:
         implicit_tls: bool = False,
         credentials: tuple[str, str] | None = None,
         hostname: str = LOOPBACK,
+        chunking: bool = False,
     ):
         self.handler = handler if handler is not None else Recorder()
         self.tls = tls
         self.implicit_tls = implicit_tls
         self.credentials = credentials
         self.hostname = hostname
+        self.chunking = chunking  # offer CHUNKING and take BDAT (ChunkingSMTP)
         self.port = 0
         self.auth_attempts: list[str] = []  # the usernames that tried to log in
         self._controller = None
@@ -112,8 +164,14 @@ class LoopbackServer:
             options["ssl_context"] = self.tls
         elif self.tls is not None:
             options.update(tls_context=self.tls, require_starttls=True)
-        return Controller(
-            self.handler, hostname=self.hostname, port=port, ready_timeout=10, server_hostname="localhost", **options
+        return _Controller(
+            self.handler,
+            chunking=self.chunking,
+            hostname=self.hostname,
+            port=port,
+            ready_timeout=10,
+            server_hostname="localhost",
+            **options,
         )
 
     def start(self) -> LoopbackServer:

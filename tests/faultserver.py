@@ -3,13 +3,14 @@
 aiosmtpd cannot greet with 421, stall forever, or drop the connection between the end of the
 message data and its reply, so this is a small threaded server written for exactly that. It speaks
 enough SMTP for smtplib: EHLO/HELO, STARTTLS (or TLS from the first byte), AUTH PLAIN and LOGIN,
-MAIL, RCPT, DATA (with dot-unstuffing), RSET, NOOP, QUIT. It listens on 127.0.0.1 only.
+MAIL, RCPT, DATA (with dot-unstuffing), BDAT (with `chunking="on"`), RSET, NOOP, QUIT. It listens on 127.0.0.1 only.
 
 Faults are given per stage of a connection, as `{stage: action}`:
 
 - stages: "connect" (the greeting), "ehlo", "starttls", "auth", "mail", "rcpt" (every RCPT) or
   "rcpt:ADDRESS" (one recipient), "data" (the reply to the DATA command), "eod" (the reply after the
-  message data), "quit".
+  message data: DATA's dot, or the BDAT ... LAST chunk), "bdat" (the reply to a BDAT chunk before the
+  last), "quit".
 - actions: a reply ("421 4.3.2 Try again later"; several lines joined with "\\n"), "close" (close
   the connection without a reply), "reset" (close with a TCP reset), "stall" (never answer), "endless"
   (`250-...` continuation lines, as fast as the client takes them, never a last line), "drip" (a reply
@@ -60,6 +61,7 @@ class FaultServer:
         echo_auth: bool = False,
         eightbit: bool = True,
         pipelining: str | None = None,
+        chunking: str | None = None,
         drip_interval: float = 0.5,
         oauth_token: str | None = None,
     ):
@@ -76,6 +78,8 @@ class FaultServer:
         # offer PIPELINING; "strict": answer MAIL only once the next command has come too (a client that
         # waits for each reply stalls here)
         self.pipelining = pipelining
+        # offer CHUNKING (RFC 3030): "on" takes BDAT; "lie" offers it and then does not know BDAT (500)
+        self.chunking = chunking
         self.mail_params: list[str] = []  # the parameters of every accepted MAIL FROM, e.g. "BODY=8BITMIME"
         self.port = 0
         self.messages: list[Received] = []
@@ -184,6 +188,7 @@ class _Connection:
         self.authenticated = False
         self.mail_from: str | None = None
         self.rcpt_tos: list[str] = []
+        self.chunks: list[bytes] = []  # BDAT chunks of the message so far
 
     def close(self) -> None:
         """Close the connection (the TLS one when there is one): the client sees EOF, or a reset."""
@@ -282,6 +287,7 @@ class _Connection:
     def do_EHLO(self, arg: str) -> None:
         lines = [LOOPBACK, "SIZE 10240000"] + (["8BITMIME"] if self.server.eightbit else [])
         lines += ["PIPELINING"] if self.server.pipelining else []
+        lines += ["CHUNKING"] if self.server.chunking else []
         if self.server.tls is not None and not self.encrypted:
             lines.append("STARTTLS")
         if self.offers_auth():
@@ -367,8 +373,12 @@ class _Connection:
             if line in (b".\r\n", b".\n"):
                 break
             lines.append(line[1:] if line.startswith(b".") else line)
+        self.end_message(b"".join(lines))
+
+    def end_message(self, data: bytes) -> None:
+        """The reply after the whole message ("eod"), keeping it where the fault says the server has it."""
         queue_id = secrets.token_hex(5).upper()
-        received = Received(self.mail_from, list(self.rcpt_tos), b"".join(lines), queue_id)
+        received = Received(self.mail_from, list(self.rcpt_tos), data, queue_id)
 
         def keep() -> None:
             with self.server._changed:
@@ -377,6 +387,26 @@ class _Connection:
 
         self.reply("eod", f"250 2.0.0 Ok: queued as {queue_id}", keep=keep)
         self.mail_from, self.rcpt_tos = None, []
+
+    def do_BDAT(self, arg: str) -> None:
+        """BDAT SIZE [LAST] (RFC 3030): SIZE bytes of the message follow the command line as they are. The
+        reply to the LAST chunk is the "eod" stage (as after DATA's dot); to the others, "bdat"."""
+        if self.server.chunking != "on":  # a server that offered it and does not know it
+            self.send_lines("500 5.5.2 Command not recognized")
+            return
+        size, _, last = arg.partition(" ")
+        chunk = self.file.read(int(size))
+        if len(chunk) < int(size):
+            raise _Closed
+        self.chunks.append(chunk)
+        if last.strip().upper() != "LAST":
+            self.reply("bdat", "250 2.0.0 Chunk received")
+            return
+        data, self.chunks = b"".join(self.chunks), []
+        if not self.rcpt_tos:
+            self.send_lines("503 5.5.1 Error: need RCPT command")
+            return
+        self.end_message(data)
 
     def do_RSET(self, arg: str) -> None:
         self.mail_from, self.rcpt_tos = None, []

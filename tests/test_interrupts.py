@@ -24,7 +24,7 @@ from faultserver import FaultServer
 from test_faults import USERNAME, sent_account
 
 from jobmail import interrupts
-from jobmail.store.locks import WAKE_DIR
+from jobmail.store.locks import SENDER_LOCK_SUFFIX, WAKE_DIR
 
 fault_account = test_faults.fault_account  # the fixture, shared
 pytestmark = pytest.mark.skipif(sys.platform.startswith("win"), reason="POSIX signals to a child process")
@@ -93,6 +93,7 @@ def test_a_stop_before_the_data_left_is_failed(fault_account, password, tls_cont
     account = sent_account(fault_account, password, server(tls_context, password, connect="stall"), SMTP_TIMEOUT="60")
     process = start(account, inherited, *WITHDRAW_ARGS)
     assert account.server.wait_for(lambda s: s.connections == 1), "the send never connected"
+    wait_until(lambda: delivering(account), "the delivery to start")
     out, err = stop(process, name, account)
     assert process.returncode == CODES[name], err
     assert SAID[name] in err and "Traceback" not in err
@@ -115,10 +116,17 @@ def test_under_nohup_a_hang_up_does_not_stop_it(fault_account, password, tls_con
     account = sent_account(fault_account, password, server(tls_context, password, connect="stall"), SMTP_TIMEOUT="60")
     process = start(account, "default", *WITHDRAW_ARGS, hangup="ignored")
     assert account.server.wait_for(lambda s: s.connections == 1), "the send never connected"
+    wait_until(lambda: delivering(account), "the delivery to start")
     process.send_signal(signal.SIGHUP)  # ignored: the kernel drops it, so the SIGTERM below is what ends it
     out, err = stop(process, "SIGTERM", account)
     assert process.returncode == 143, err
     assert account.statuses() == ["failed"]
+
+
+def delivering(account) -> bool:
+    """The process delivers a message: it holds the message's sender lock (`messages/<id>.lock`), which it
+    takes just before it uses the connection it opened ahead (#19); a stop from here on is recorded."""
+    return any((account.log_dir / "messages").glob("*" + SENDER_LOCK_SUFFIX))
 
 
 def waiting(account) -> bool:

@@ -164,3 +164,93 @@ def test_a_plaintext_connection_is_refused_when_the_name_stops_being_loopback():
     with pytest.raises(Failed) as caught:
         client.connect(settings)
     assert "does not resolve to loopback addresses only" in str(caught.value)
+
+
+# -- CHUNKING (RFC 3030): BDAT ... LAST instead of DATA, where the server offers it ---------------------
+
+DOTTED = b"Subject: Hi\r\n\r\nHello\r\n.\r\n..two dots\r\n.one dot\r\n"
+
+
+def chunking_server(tls_context, password, chunking="on", **kwargs) -> FaultServer:
+    return FaultServer(tls=tls_context, credentials=(USERNAME, password), pipelining="on", chunking=chunking, **kwargs)
+
+
+def test_with_chunking_the_message_goes_with_its_command_exactly_as_it_is(tls_context, ca_file, password):
+    """No DATA round trip, no dot-stuffing: the server holds the very bytes, a line of one dot included."""
+    with chunking_server(tls_context, password) as server:
+        settings = settings_for(server.port, "starttls", ca_file)
+        done = client.send(settings, lambda: password, USERNAME, [TO, CC], DOTTED)
+        assert done.code == 250
+        (received,) = server.messages
+        assert received.data == DOTTED and received.rcpt_tos == [TO, CC]
+        assert server.wait_for(lambda s: "QUIT" in s.commands), "the QUIT was never sent"
+        assert server.commands[-5:] == ["MAIL", "RCPT", "RCPT", "BDAT", "QUIT"]
+        assert "DATA" not in server.commands
+
+
+def test_with_chunking_a_message_without_a_last_line_end_gets_one(tls_context, ca_file, password):
+    with chunking_server(tls_context, password) as server:
+        settings = settings_for(server.port, "starttls", ca_file)
+        client.send(settings, lambda: password, USERNAME, [TO], b"Subject: Hi\n\nHello")
+        assert server.messages[0].data == b"Subject: Hi\r\n\r\nHello\r\n"
+
+
+@pytest.mark.parametrize("drop", ["close", "reset", "stall"])
+def test_with_chunking_a_drop_after_the_message_is_unknown_and_not_retried(tls_context, ca_file, password, drop):
+    with chunking_server(tls_context, password, always={"eod": drop}) as server:
+        settings = settings_for(server.port, "starttls", ca_file, SMTP_TIMEOUT="2", SEND_ATTEMPTS="3")
+        with pytest.raises(OutcomeUnknown) as lost:
+            client.send(settings, lambda: password, USERNAME, [TO], MESSAGE, sleep=lambda s: None)
+        assert "may have been delivered" in str(lost.value)
+        assert server.connections == 1 and len(server.messages) == 1  # the server has it: never sent twice
+
+
+def test_with_chunking_a_refusal_of_the_message_is_a_failure_that_says_why(tls_context, ca_file, password):
+    faults = {"eod": "554 5.7.1 Message rejected as spam"}
+    with chunking_server(tls_context, password, always=faults) as server:
+        with pytest.raises(SendError) as refused:
+            send_through(server, ca_file, password, SEND_ATTEMPTS="3", SEND_RETRY_DELAY="0")
+        assert not isinstance(refused.value, OutcomeUnknown)
+        assert refused.value.code == 554 and "Message rejected as spam" in str(refused.value)
+        assert server.connections == 1 and server.messages == []
+
+
+def test_a_server_that_offers_chunking_and_refuses_bdat_has_nothing_sent(tls_context, ca_file, password):
+    """It says CHUNKING, then answers 500 to BDAT (and reads the message as commands): a refusal, not a
+    delivery and not an unknown outcome."""
+    with chunking_server(tls_context, password, chunking="lie") as server:
+        with pytest.raises(SendError) as refused:
+            send_through(server, ca_file, password)
+        assert not isinstance(refused.value, OutcomeUnknown)
+        assert refused.value.code == 500 and server.messages == []
+
+
+def test_with_chunking_a_refused_recipient_sends_no_chunk(tls_context, ca_file, password):
+    faults = {f"rcpt:{CC}": "550 5.1.1 Recipient address rejected"}
+    with chunking_server(tls_context, password, always=faults) as server:
+        with pytest.raises(SendError) as refused:
+            send_through(server, ca_file, password)
+        assert refused.value.code == 550
+        assert "BDAT" not in server.commands and server.messages == []
+
+
+def test_a_pipelining_server_that_answers_part_of_the_group_and_stalls_sends_nothing(tls_context, ca_file, password):
+    """MAIL answered, the RCPT never: the envelope times out, nothing of the message goes out, and the
+    attempt is retried as any timeout before the message is."""
+    script = [{f"rcpt:{CC}": "stall"}]
+    with chunking_server(tls_context, password, script=script) as server:
+        done = send_through(server, ca_file, password, SMTP_TIMEOUT="2", SEND_ATTEMPTS="2", SEND_RETRY_DELAY="0")
+        assert done.attempts == 2 and server.connections == 2
+        assert len(server.messages) == 1  # the second attempt's only
+
+
+def test_the_loopback_server_with_chunking_takes_bdat(tls_context, ca_file, password):
+    """jobmail.loopback's aiosmtpd server (the benchmark's) with CHUNKING: the message arrives as sent."""
+    from jobmail.loopback import LoopbackServer
+
+    with LoopbackServer(tls=tls_context, credentials=(USERNAME, password), chunking=True) as server:
+        settings = settings_for(server.port, "starttls", ca_file)
+        done = client.send(settings, lambda: password, USERNAME, [TO, CC], DOTTED)
+        assert done.code == 250
+        (received,) = server.messages
+        assert received.data == DOTTED and received.rcpt_tos == [TO, CC]

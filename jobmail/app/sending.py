@@ -153,9 +153,17 @@ def body_digest(body: str) -> str:
 # -- the transaction ------------------------------------------------------------------------------
 
 
-def send_now(settings: Settings, prepared: Prepared, *, force: bool, on_event: OnEvent = _ignore) -> smtp.Delivered:
-    """Send a prepared message now: admit it to the log, then deliver it. Returns what the server said,
-    or raises (SendError, OutcomeUnknown, DuplicateError ...), with the log saying the same.
+def send_now(
+    settings: Settings,
+    prepared: Prepared,
+    *,
+    force: bool,
+    on_event: OnEvent = _ignore,
+    ahead: smtp.Ahead | None = None,
+) -> smtp.Delivered:
+    """Send a prepared message now: admit it to the log, then deliver it (on the connection opened
+    `ahead`, when one is given). Returns what the server said, or raises (SendError, OutcomeUnknown,
+    DuplicateError ...), with the log saying the same.
 
     The send guard is held from the duplicate check to the end of the send, so two identical sends
     started at once cannot both pass the check.
@@ -163,7 +171,7 @@ def send_now(settings: Settings, prepared: Prepared, *, force: bool, on_event: O
     log = SentLog(settings.log_folder)
     with send_guard(log.folder):
         admit(log, prepared, force=force)
-        return deliver(settings, log, prepared.id, prepared.record, prepared.data, on_event=on_event)
+        return deliver(settings, log, prepared.id, prepared.record, prepared.data, on_event=on_event, ahead=ahead)
 
 
 def admit(
@@ -252,6 +260,7 @@ def deliver(
     sleep: Callable[[float], None] | None = None,
     on_event: OnEvent = _ignore,
     keep_queued_on_interrupt: bool = False,
+    ahead: smtp.Ahead | None = None,
 ) -> smtp.Delivered:
     """Send the stored bytes and record each state. Returns smtp.Delivered or raises SendError.
 
@@ -259,7 +268,7 @@ def deliver(
     keep_queued_on_interrupt (the outbox: the message stays queued for the next run).
     """
     delivery = _Delivery(settings, log, message_id, record, on_event, keep_queued_on_interrupt)
-    return delivery.run(data, password or password_provider(settings), sleep)
+    return delivery.run(data, password or password_provider(settings), sleep, ahead)
 
 
 class _Delivery:
@@ -276,15 +285,14 @@ class _Delivery:
         self.keep_queued = keep_queued
         self.data_may_have_gone = False  # `sending` is written: from here an interruption is `unknown`
 
-    def run(self, data: bytes, password: Callable[[], str], sleep: Callable[[float], None] | None) -> smtp.Delivered:
-        if self.settings.needs_password:
-            try:
-                password()  # a missing password or keyring fails here, before any connection
-            except Exception as exc:
-                self.write(Status.FAILED, error=str(exc) or type(exc).__name__)
-                raise
-        with sender_lock(self.log.folder, self.message_id):
-            done = self.send(data, password, sleep)
+    def run(
+        self,
+        data: bytes,
+        password: Callable[[], str],
+        sleep: Callable[[float], None] | None,
+        ahead: smtp.Ahead | None = None,
+    ) -> smtp.Delivered:
+        done = self.send(data, password, sleep, ahead)
         self.record_sent(done)
         if self.settings.copies_to_sent:
             self.copy_to_sent(data, password)
@@ -311,19 +319,31 @@ class _Delivery:
         self.write(Status.RETRYING, attempt=attempt, error=str(error), reply=_reply(error), retry_in=round(delay, 1))
         self.data_may_have_gone = False
 
-    def send(self, data: bytes, password: Callable[[], str], sleep: Callable[[float], None] | None) -> smtp.Delivered:
+    def send(
+        self,
+        data: bytes,
+        password: Callable[[], str],
+        sleep: Callable[[float], None] | None,
+        ahead: smtp.Ahead | None,
+    ) -> smtp.Delivered:
+        """Fetch the password (a missing password or keyring fails here, before the connection is used),
+        take the sender lock, send; every way it ends is recorded (Ctrl-C included)."""
         record = self.base
         try:
-            return smtp.send(
-                self.settings,
-                password,
-                record["from"],
-                record["recipients"],
-                data,
-                before_data=self.before_data,
-                on_retry=self.on_retry,
-                sleep=sleep or time.sleep,
-            )
+            if self.settings.needs_password:
+                password()
+            with sender_lock(self.log.folder, self.message_id):
+                return smtp.send(
+                    self.settings,
+                    password,
+                    record["from"],
+                    record["recipients"],
+                    data,
+                    before_data=self.before_data,
+                    on_retry=self.on_retry,
+                    sleep=sleep or time.sleep,
+                    ahead=ahead,
+                )
         except OutcomeUnknown as exc:
             self.write(Status.UNKNOWN, attempts=exc.attempts, error=str(exc), reply=_reply(exc))
             raise

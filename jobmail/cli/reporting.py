@@ -32,6 +32,7 @@ from jobmail.errors import (
     SendError,
 )
 from jobmail.settings import Settings
+from jobmail.smtp.ahead import Ahead
 from jobmail.status import Status
 from jobmail.store.sentlog import SentLog
 from jobmail.when import BusinessHours, parse_when, resolve_zone
@@ -105,12 +106,18 @@ def stop_on_guide_errors(prepared: Prepared, force: bool) -> None:
 
 
 def send_and_report(
-    console: Console, settings: Settings, prepared: Prepared, force: bool, log_hint: bool = True
+    console: Console,
+    settings: Settings,
+    prepared: Prepared,
+    force: bool,
+    log_hint: bool = True,
+    ahead: Ahead | None = None,
 ) -> int:
-    """Send the message now; say through which server, and where it is logged."""
+    """Send the message now (on the connection opened `ahead`, if any); say through which server, and
+    where it is logged."""
     logged = views.logged_parts(prepared.id, SentLog(settings.log_folder).file)
     try:
-        done = send_now(settings, prepared, force=force, on_event=retry_reporter(console))
+        done = send_now(settings, prepared, force=force, on_event=retry_reporter(console), ahead=ahead)
     except (SendError, LogLockedError):  # recorded as failed or unknown: say where, before the error line itself
         if log_hint:
             console.err(*logged)

@@ -8,6 +8,13 @@ from jobmail.cli.arguments import add_message_arguments, add_schedule_arguments,
 from jobmail.cli.output import Console
 from jobmail.errors import EXIT_OK, InputError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime, tzinfo
+
+    from jobmail.settings import Settings
+    from jobmail.smtp.ahead import Ahead
+
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     from jobmail.cli import SUMMARIES
@@ -32,8 +39,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from datetime import UTC, datetime
 
     from jobmail import settings as config
-    from jobmail.app.sending import prepare
-    from jobmail.cli import reporting, views
 
     at = getattr(args, "at", None)
     if at is not None and not at.strip():
@@ -45,11 +50,38 @@ def run(args: argparse.Namespace, console: Console) -> int:
     now = datetime.now(UTC)
     due = zone = None
     if at:  # checked before anything else, dry run included; the message is dated when it is due
+        from jobmail.cli import reporting
+
         due, zone = reporting.resolve_due(at, args.tz, settings, now)
     if not args.to and not args.reply_to_message and not args.reply_to_latest:
         raise InputError("--to is missing: give the recipient's address (or --reply-to-message with their email)")
     if args.reply_to_message and args.reply_to_latest:
         raise InputError("--reply-to-message and --reply-to-latest both name the email to answer: keep one")
+    ahead = None
+    if not args.dry_run and due is None:  # sent now: connect while the message is made (jobmail.app.ahead)
+        from jobmail.app.ahead import connect_ahead
+
+        ahead = connect_ahead(settings)
+    try:
+        return _send(args, console, settings, now, due, zone, ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()  # not taken (the message stopped before its delivery): QUIT, nothing sent
+
+
+def _send(
+    args: argparse.Namespace,
+    console: Console,
+    settings: Settings,
+    now: datetime,
+    due: datetime | None,
+    zone: tzinfo | None,
+    ahead: Ahead | None,
+) -> int:
+    """The message made from `args`, checked, shown, and sent (on `ahead`), queued or printed (--dry-run)."""
+    from jobmail.app.sending import prepare
+    from jobmail.cli import reporting, views
+
     request = request_from(args, event_dates(args, now, settings.business_hours))
     if args.reply_to_latest:
         from jobmail.addresses import normalize_address
@@ -77,4 +109,4 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return reporting.schedule_and_report(
             console, settings, prepared, due, zone, force=args.force, no_wait=args.no_wait
         )
-    return reporting.send_and_report(console, settings, prepared, force=args.force)
+    return reporting.send_and_report(console, settings, prepared, force=args.force, ahead=ahead)

@@ -23,13 +23,13 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from jobmail import interrupts
 from jobmail.errors import JobmailError, OutcomeUnknown, SendError
 from jobmail.settings import Settings, is_loopback, loopback_addresses
 from jobmail.smtp import explain as why
+from jobmail.smtp.ahead import Ahead, open_tcp
 from jobmail.smtp.explain import (  # re-exported: the public names of the send path
     ATTEMPT_TIMEOUTS,
     GREETING_PATIENCE,
@@ -137,8 +137,10 @@ class _SteppedSMTP(smtplib.SMTP):
         implicit_tls: ssl.SSLContext | None,
         reached: Callable[[str], None],
         secrets: list[str] | None = None,
+        sock: socket.socket | OSError | None = None,
     ):
         self.stage = "tcp"
+        self._given = sock  # a TCP connection made ahead (jobmail.smtp.ahead), or how making it failed
         self._settings = settings
         self._implicit_tls = implicit_tls
         self._probe_greeting = implicit_tls is None  # asked once, on the greeting: see _greeting_line
@@ -152,15 +154,6 @@ class _SteppedSMTP(smtplib.SMTP):
         super().__init__(local_hostname=local_hostname(), timeout=settings.smtp_timeout)
         self._host = settings.smtp_host  # the name STARTTLS checks the certificate against (set by __init__'s
         # own connect when given a host; connect() is called apart here, to know the stage of a failure)
-
-    def _loopback_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        failure = OSError(f"{host} does not resolve to loopback addresses only")
-        for address in loopback_addresses(host):  # localhost may be ::1 and 127.0.0.1, the server on one of them
-            try:
-                return socket.create_connection((address, port), timeout, self.source_address)
-            except OSError as exc:
-                failure = exc
-        raise failure
 
     def hide(self, secret: str) -> None:
         """Replace `secret` (and its base64 forms) in every reply read from now on."""
@@ -272,8 +265,13 @@ class _SteppedSMTP(smtplib.SMTP):
         self.sock.settimeout(left if whole_attempt else min(self.timeout, left))
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:  # smtplib's own hook
-        if self._plain:  # plaintext: to the loopback addresses the name resolved to, never to the name again
-            sock = self._loopback_socket(host, port, timeout)
+        given, self._given = self._given, None
+        if isinstance(given, OSError):
+            raise given
+        if given is not None:
+            sock = given
+        elif self._plain:  # plaintext: to the loopback addresses the name resolved to, never to the name again
+            sock = open_tcp(host, port, timeout, loopback_addresses(host))
         else:
             sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]  # not in typeshed
         self._reached("tcp")
@@ -313,10 +311,18 @@ def _close(conn: smtplib.SMTP) -> None:
         conn.close()
 
 
-def connect(settings: Settings, reached: Callable[[str], None] = _nothing, secrets: list[str] | None = None) -> Session:
+def connect(
+    settings: Settings,
+    reached: Callable[[str], None] = _nothing,
+    secrets: list[str] | None = None,
+    opened: Callable[[smtplib.SMTP], None] | None = None,
+    sock: socket.socket | OSError | None = None,
+) -> Session:
     """Connect, greet, and secure the connection as SMTP_SECURITY says: tcp, then (implicit) tls, greeting,
     ehlo, then (STARTTLS) tls and ehlo again. `reached(stage)` is told each stage as it completes.
     `secrets` (the passwords or tokens known so far) never appear in a reply read on this connection.
+    `opened(conn)` is given the connection before it connects, and `sock` is its TCP connection, already
+    made, or the OSError that making it raised (jobmail.smtp.ahead: a connection made in a thread).
 
     Raises a SendError (a `Failed`, whose `.stage` says where it failed) that says what to do.
     """
@@ -325,7 +331,9 @@ def connect(settings: Settings, reached: Callable[[str], None] = _nothing, secre
     if security == "none" and not is_loopback(settings.smtp_host):  # checked again here: a name may change
         raise why.not_loopback(settings).error("tcp")
     context = ssl_context(settings) if security != "none" else None
-    conn = _SteppedSMTP(settings, context if security == "ssl" else None, reached, secrets)
+    conn = _SteppedSMTP(settings, context if security == "ssl" else None, reached, secrets, sock)
+    if opened is not None:
+        opened(conn)
     try:
         code, greeting = conn.connect(settings.smtp_host, settings.smtp_port)
         if code != 220:  # as smtplib.SMTP's own constructor checks it
@@ -385,11 +393,23 @@ def certificate_detail(sock: object) -> str | None:
     by = issuer.get("organizationName") or issuer.get("commonName")
     if by:
         text += f", issued by {by}"
-    not_after = cert.get("notAfter")
-    if isinstance(not_after, str):
-        until = datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), UTC)
-        text += f", valid until {until:%Y-%m-%d}"
+    until = _certificate_day(cert.get("notAfter"))
+    if until:
+        text += f", valid until {until}"
     return text
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_CERT_TIME = re.compile(r"([A-Z][a-z]{2}) +(\d{1,2}) \d\d:\d\d:\d\d(?:\.\d+)? (\d{4}) GMT")
+
+
+def _certificate_day(value: object) -> str | None:
+    """YYYY-MM-DD (UTC) of a certificate time as getpeercert() gives it ("Jun  1 12:00:00 2027 GMT").
+    Read here, not with ssl.cert_time_to_seconds: that imports _strptime, ~10 ms of every send."""
+    match = _CERT_TIME.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None or match[1] not in _MONTHS:
+        return None
+    return f"{match[3]}-{_MONTHS.index(match[1]) + 1:02d}-{int(match[2]):02d}"
 
 
 def _names(rdns: object) -> list[tuple[str, str]]:
@@ -587,8 +607,11 @@ def send(
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[], float] = random.random,
     clock: Callable[[], float] = time.monotonic,
+    ahead: Ahead | None = None,
 ) -> Delivered:
     """Send `data` to `recipients`, retrying transient failures that happen before the message data.
+    The first attempt uses the connection opened `ahead` when one is given (its failure counts as that
+    attempt's); every later attempt connects anew.
 
     `before_data(attempt)` runs just before the DATA command (the caller records `sending` there);
     whatever it raises ends the send unchanged. A failure after the message data went out raises
@@ -605,7 +628,8 @@ def send(
     while True:
         attempt += 1
         try:
-            return _attempt(settings, remembered, sender, recipients, data, attempt, before_data)
+            opened = ahead if attempt == 1 else None
+            return _attempt(settings, remembered, sender, recipients, data, attempt, before_data, opened)
         except SendError as exc:
             error = _redacted(exc, settings.smtp_username, remembered.fetched)
             error.attempts = attempt
@@ -649,8 +673,13 @@ def _attempt(
     data: bytes,
     attempt: int,
     before_data: Callable[[int], None],
+    ahead: Ahead | None = None,
 ) -> Delivered:
-    session = connect(settings, secrets=password.fetched if isinstance(password, _Remembered) else None)
+    secrets = password.fetched if isinstance(password, _Remembered) else []
+    if ahead is not None:
+        session = ahead.take(secrets)
+    else:
+        session = connect(settings, secrets=secrets)
     conn = session.conn
     stage = "login"
     try:
@@ -659,10 +688,15 @@ def _attempt(
         _envelope(conn, settings, sender, recipients, _body_options(conn, settings, data))
         stage = "record"
         before_data(attempt)
-        stage = "data"
-        _expect(conn.docmd("DATA"), (354,), settings, "the message", stage)
-        stage = "data-sent"  # from here on the server may have the whole message
-        conn.send(_dot_stuffed(data))
+        if conn.has_extn("chunking"):  # RFC 3030: the command and the message in one go, no DATA round trip
+            stage = "data-sent"  # from here on the server may have the whole message
+            message = _crlf(data)
+            conn.send(b"BDAT %d LAST\r\n" % len(message) + message)
+        else:
+            stage = "data"
+            _expect(conn.docmd("DATA"), (354,), settings, "the message", stage)
+            stage = "data-sent"
+            conn.send(_dot_stuffed(data))
         code, reply = conn.getreply()
         _expect((code, reply), (250,), settings, "the message", stage, after_data=True)
     except SendError as exc:
@@ -736,12 +770,15 @@ def _body_options(conn: smtplib.SMTP, settings: Settings, data: bytes) -> list[s
     return ["BODY=8BITMIME"]
 
 
-def _dot_stuffed(data: bytes) -> bytes:
+def _crlf(data: bytes) -> bytes:
+    """The message with every line ending CRLF, the last one included (as DATA and BDAT both want it)."""
     data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
-    data = re.sub(rb"(?m)^\.", b"..", data)
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA sends it: CRLF lines, a leading dot doubled, ended by a line with one dot."""
+    return re.sub(rb"(?m)^\.", b"..", _crlf(data)) + b".\r\n"
 
 
 def _expect(

@@ -1,0 +1,160 @@
+"""A connection opened ahead (#19): the SMTP connection made in a thread while the message is still being
+prepared, so that a send over a real link waits for the network once, not after everything else.
+
+Over a link of 20-150 ms most of a send's wait is the TCP handshake, the greeting, EHLO, STARTTLS, the TLS
+handshake and EHLO again, and none of them needs the message. `Ahead(settings)` starts a thread that opens
+the TCP connection at once (name look-up included); while it travels, the caller imports the SMTP client
+(ssl, smtplib) and hands over its `connect` with `go()`: the thread then greets and secures the
+connection exactly as `jobmail.smtp.client.connect` does for any send, on that socket. The thread imports
+nothing itself (two threads importing at once could meet in a circular import).
+
+Nothing about the message, and no password, goes on the wire from the thread. The delivery `take()`s the
+session for its first attempt (a failure here is that attempt's failure, with the same stage and text);
+a message that never gets there (it fails its checks, it is a refused duplicate, Ctrl-C) is ended by
+`close()`: QUIT on a session that is ready, a shut-down socket for one still connecting (which wakes the
+thread; it closes what it holds). The thread is a daemon: a process that ends never waits for it.
+
+This module is imported before the heavy part of a send: it needs only socket and threading.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+
+from jobmail.settings import Settings, loopback_addresses
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import smtplib
+
+    from jobmail.smtp.client import Session
+
+Connect = Callable[..., "Session"]  # jobmail.smtp.client.connect
+
+
+def open_tcp(host: str, port: int, timeout: float, loopback: list[str] | None) -> socket.socket:
+    """A TCP connection to `host`:`port`, as smtplib makes it; with `loopback` (a plaintext connection), to
+    one of those addresses only, never to the name again (asked twice, a name can answer otherwise)."""
+    if loopback is None:
+        return socket.create_connection((host, port), timeout)
+    failure = OSError(f"{host} does not resolve to loopback addresses only")
+    for address in loopback:  # localhost may be ::1 and 127.0.0.1, the server on one of them
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            failure = exc
+    raise failure
+
+
+class Ahead:
+    """The connection to the account's server, being opened in a thread (see the module's text)."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._loopback = loopback_addresses(settings.smtp_host) if settings.smtp_security == "none" else None
+        self._go = threading.Event()
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._connect: Connect | None = None
+        self._tcp: socket.socket | OSError | None = None
+        self._conn: smtplib.SMTP | None = None  # while it greets: what close() shuts down
+        self._session: Session | None = None
+        self._error: BaseException | None = None
+        self._state = "open"  # open -> taken | closed
+        thread = threading.Thread(target=self._run, name="jobmail-connect", daemon=True)
+        thread.start()
+
+    def go(self, connect: Connect) -> None:
+        """Greet and secure the connection with `connect` (jobmail.smtp.client.connect), in the thread."""
+        self._connect = connect
+        self._go.set()
+
+    def _run(self) -> None:
+        settings = self._settings
+        try:
+            if settings.smtp_security != "none" or self._loopback:
+                try:
+                    self._tcp = open_tcp(settings.smtp_host, settings.smtp_port, settings.smtp_timeout, self._loopback)
+                except OSError as exc:  # raised again by connect(), at its tcp stage, for the same text
+                    self._tcp = exc
+            self._go.wait()
+            connect = self._connect
+            if connect is None or self._state == "closed":
+                return
+            session = connect(settings, opened=self._opened, sock=self._tcp)
+        except BaseException as exc:  # kept for take(): never a thread's traceback on the terminal
+            self._error = exc
+        else:
+            with self._lock:
+                keep = self._state != "closed"
+                self._session = session if keep else None
+            if not keep:
+                session.close()
+        finally:
+            if self._session is None and isinstance(self._tcp, socket.socket) and self._conn is None:
+                self._tcp.close()  # never handed to a connection (closed before it went on)
+            self._done.set()
+
+    def _opened(self, conn: smtplib.SMTP) -> None:
+        with self._lock:
+            self._conn = conn
+            closed = self._state == "closed"
+        if closed:
+            _shut(conn.sock)
+
+    def take(self, secrets: list[str]) -> Session:
+        """The connection, greeted and secured; raises what connect() raised. `secrets` (the password, when
+        known) are hidden in every reply read from now on, as connect(secrets=...) hides them (an error
+        from a reply read before is redacted by the send, as every error of a send is)."""
+        with self._lock:
+            if self._state != "open":
+                raise RuntimeError("the connection opened ahead was already taken or closed")
+            self._state = "taken"
+        if not self._go.is_set():  # never handed over (a caller that did not import the client): do it now
+            from jobmail.smtp.client import connect
+
+            self.go(connect)
+        try:
+            self._done.wait()
+        except BaseException:  # Ctrl-C while it connects: stop it, nothing was sent
+            self._stop()
+            raise
+        if self._error is not None:
+            raise self._error
+        assert self._session is not None
+        hide = getattr(self._session.conn, "hide", None)
+        for secret in secrets:
+            if callable(hide):
+                hide(secret)
+        return self._session
+
+    def close(self) -> None:
+        """End a connection that was not taken: QUIT when it is ready, else stop it where it is."""
+        with self._lock:
+            if self._state != "open":
+                return
+        self._stop()
+
+    def _stop(self) -> None:
+        with self._lock:
+            self._state = "closed"
+            session, conn = self._session, self._conn
+        if session is not None:
+            session.close()
+            return
+        if conn is not None:
+            _shut(conn.sock)  # the TLS socket, once there is one (it took over the TCP one)
+        if isinstance(self._tcp, socket.socket):
+            _shut(self._tcp)
+        self._go.set()  # a thread still waiting for go() ends
+
+
+def _shut(sock: socket.socket | None) -> None:
+    """Stop a connection another thread may be reading: shutdown() wakes a blocked recv, close() may not."""
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
