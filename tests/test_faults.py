@@ -1054,3 +1054,37 @@ def test_a_greeting_that_quotes_the_password_shows_it_nowhere(fault_account, pas
     line = error_line(result)
     assert "no service for" in line and password not in line
     assert [r["status"] for r in account.records()] == ["failed"]
+
+
+# -- the wire, as --debug shows it (#19) -----------------------------------------------------------------
+
+
+def test_debug_shows_the_grouped_envelope_the_chunk_and_the_round_trips_never_the_password(
+    fault_account, password, tls_context
+):
+    server = tls_server(tls_context, password, pipelining="on", chunking="on")
+    account = sent_account(fault_account, password, server)
+    result = account.run(*WITHDRAW_ARGS, "--debug")
+    assert result.returncode == 0, result.stderr
+    said = [line.split(": ", 1)[1] for line in result.stderr.splitlines() if line.startswith("DEBUG jobmail.smtp")]
+    assert f"C: MAIL FROM:<{USERNAME}> | RCPT TO:<{TO}>" in said  # one write: the pipelined group
+    size = len(server.messages[0].data)
+    assert f"C: BDAT {size} LAST (message, {size} bytes)" in said
+    assert "C: AUTH [hidden]" in said
+    trips = "round trips: 8 (greeting, EHLO, STARTTLS, TLS handshake, EHLO, AUTH, MAIL+RCPT, BDAT)"
+    assert any(line.startswith(trips) for line in said), said
+    assert server.commands[-4:] == ["MAIL", "RCPT", "BDAT", "QUIT"] or server.commands[-3:] == ["MAIL", "RCPT", "BDAT"]
+    # and the password appears nowhere: the scan after every test here reads this output too
+
+
+def test_bad_input_is_told_first_even_when_the_connection_opened_ahead_failed(fault_account, password, tls_context):
+    """The connection is opened while the message is checked; a server that refuses it does not hide what
+    is wrong with the input (its refusal would only count once the message went to it)."""
+    server = tls_server(tls_context, password, always={"connect": "554 5.7.1 No SMTP service here"})
+    account = sent_account(fault_account, password, server)
+    argv = list(WITHDRAW_ARGS)
+    argv[argv.index("--to") + 1] = "jordan.lee@@acme"
+    result = account.run(*argv)
+    assert result.returncode == 2, result.stderr
+    assert "--to" in error_line(result) and "554" not in result.stderr
+    assert nothing_went_out(account.server) and account.records() == []

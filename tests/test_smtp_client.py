@@ -254,3 +254,71 @@ def test_the_loopback_server_with_chunking_takes_bdat(tls_context, ca_file, pass
         assert done.code == 250
         (received,) = server.messages
         assert received.data == DOTTED and received.rcpt_tos == [TO, CC]
+
+
+# -- the connection opened ahead (#19) ---------------------------------------------------------------
+
+
+def ahead_for(settings):
+    from jobmail.smtp.ahead import Ahead
+
+    ahead = Ahead(settings)
+    ahead.go(client.connect)
+    return ahead
+
+
+def test_a_connection_opened_ahead_and_not_used_ends_with_quit_having_sent_nothing(tls_context, ca_file, password):
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password)) as server:
+        ahead = ahead_for(settings_for(server.port, "starttls", ca_file))
+        assert server.wait_for(lambda s: s.commands == ["EHLO", "STARTTLS", "EHLO"]), server.commands
+        assert ahead.finished(10)
+        ahead.close()
+        assert server.wait_for(lambda s: "QUIT" in s.commands), server.commands
+        assert server.commands == ["EHLO", "STARTTLS", "EHLO", "QUIT"] and server.auth_attempts == []
+
+
+def test_a_connection_opened_ahead_that_stalls_is_stopped_at_once_by_close(tls_context, ca_file, password):
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), always={"connect": "stall"}) as server:
+        ahead = ahead_for(settings_for(server.port, "starttls", ca_file, SMTP_TIMEOUT="60"))
+        assert server.wait_for(lambda s: s.connections == 1)
+        assert not ahead.finished(0.2)  # waiting for a greeting that never comes
+        ahead.close()
+        assert ahead.finished(10), "the thread went on waiting for the greeting"
+        assert server.commands == []
+
+
+def test_a_send_on_a_connection_opened_ahead_is_the_same_send(tls_context, ca_file, password):
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), pipelining="on") as server:
+        settings = settings_for(server.port, "starttls", ca_file)
+        ahead = ahead_for(settings)
+        done = client.send(settings, lambda: password, USERNAME, [TO], MESSAGE, ahead=ahead)
+        assert done.code == 250 and done.attempts == 1 and server.connections == 1
+        assert server.messages[0].data == MESSAGE
+
+
+def test_a_connection_that_failed_ahead_is_the_first_attempt_and_the_retry_connects_anew(tls_context, ca_file, password):
+    """It failed in the thread while the caller was still busy: the caller learns it when it takes the
+    connection, as that attempt's failure (a 421: transient, retried on a new connection)."""
+    script = [{"connect": "421 4.3.2 Too busy, come back later"}]
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), script=script) as server:
+        settings = settings_for(server.port, "starttls", ca_file, SEND_ATTEMPTS="2", SEND_RETRY_DELAY="0")
+        ahead = ahead_for(settings)
+        assert ahead.finished(10)  # it has failed before anything takes it
+        retried = []
+        done = client.send(
+            settings, lambda: password, USERNAME, [TO], MESSAGE, ahead=ahead, on_retry=lambda *a: retried.append(a[1])
+        )
+        assert done.attempts == 2 and server.connections == 2 and len(server.messages) == 1
+        assert retried[0].code == 421 and "Too busy" in str(retried[0])
+
+
+def test_a_connection_that_failed_ahead_for_good_is_told_as_the_send_tells_it(tls_context, ca_file):
+    from faultserver import closed_port
+
+    settings = settings_for(closed_port(), "starttls", ca_file, SEND_ATTEMPTS="1")
+    ahead = ahead_for(settings)
+    with pytest.raises(SendError) as without:
+        client.send(settings, lambda: "pw", USERNAME, [TO], MESSAGE)
+    with pytest.raises(SendError) as with_ahead:
+        client.send(settings, lambda: "pw", USERNAME, [TO], MESSAGE, ahead=ahead)
+    assert str(with_ahead.value) == str(without.value) and "refused" in str(without.value)

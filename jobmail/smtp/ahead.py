@@ -130,6 +130,10 @@ class Ahead:
                 hide(secret)
         return self._session
 
+    def finished(self, timeout: float | None = None) -> bool:
+        """Whether the thread has ended (waiting up to `timeout` seconds): connected, failed or stopped."""
+        return self._done.wait(timeout)
+
     def close(self) -> None:
         """End a connection that was not taken: QUIT when it is ready, else stop it where it is."""
         with self._lock:

@@ -149,6 +149,9 @@ class _SteppedSMTP(smtplib.SMTP):
         self._user = settings.smtp_username
         self._secrets: list[str] = list(secrets or [])
         self._deadline = time.monotonic() + settings.smtp_timeout * ATTEMPT_TIMEOUTS
+        self.trips: list[str] = []  # each wait for the server, in order: "greeting", "EHLO", "MAIL+RCPT" ...
+        self._asked = ""  # what was sent and not yet answered (the next round trip's name)
+        self._last_code = 0
         self._unread = b""  # bytes received past the last reply line (pipelined replies)
         self._unread_from: object = None  # the socket they came from (a new TLS socket starts afresh)
         super().__init__(local_hostname=local_hostname(), timeout=settings.smtp_timeout)
@@ -188,6 +191,12 @@ class _SteppedSMTP(smtplib.SMTP):
             if raw[3:4] != b"-":
                 break
         self._set_timeout()
+        if self._asked or self.stage == "greeting":  # a reply to what we sent (or the greeting): one round trip
+            self.trips.append(self._asked or "greeting")
+            self._asked = ""
+        self._last_code = code
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("S: %d %s", code, "; ".join(line.decode("utf-8", "replace") for line in lines)[:300])
         return code, b"\n".join(lines)
 
     def _greeting_line(self, ends: float) -> bytes:
@@ -252,7 +261,20 @@ class _SteppedSMTP(smtplib.SMTP):
 
     def send(self, s: ReadableBuffer | str) -> None:  # every command and the message data: within the attempt
         self._set_timeout(whole_attempt=True)
+        if self._last_code == 334:  # an answer to a SASL challenge: a password, or the base64 of one
+            said = ["[hidden]"]
+        else:
+            said = _said(s, message=self._asked == "" and self.trips[-1:] == ["DATA"])
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("C: %s", " | ".join(said))
+        verbs = "+".join(dict.fromkeys(_verb(line) for line in said))  # MAIL+RCPT for a pipelined group
+        self._asked = f"{self._asked}+{verbs}" if self._asked else verbs
         super().send(s)
+
+    def starttls(self, *, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:  # type: ignore[override]
+        reply = super().starttls(context=context)
+        self.trips.append("TLS handshake")
+        return reply
 
     def _set_timeout(self, whole_attempt: bool = False) -> None:
         """The socket's timeout for what comes next: SMTP_TIMEOUT (a send: the rest of the attempt), never
@@ -284,9 +306,46 @@ class _SteppedSMTP(smtplib.SMTP):
         except BaseException:
             sock.close()
             raise
+        self.trips.append("TLS handshake")
         self._reached("tls")
         self.stage = "greeting"
         return wrapped
+
+
+SHOWN_VERBS = ("EHLO", "HELO", "STARTTLS", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT")
+
+
+def _said(s: ReadableBuffer | str, message: bool) -> list[str]:
+    """What a send put on the wire, as --debug shows it: each command line whose verb is in SHOWN_VERBS;
+    AUTH and every other line (a SASL response) as "[hidden]"; the message as "message (N bytes)"."""
+    data = s.encode("utf-8", "replace") if isinstance(s, str) else bytes(memoryview(s))
+    if message:
+        return [f"message ({len(data)} bytes)"]
+    shown: list[str] = []
+    while data:
+        line, _, data = data.partition(b"\r\n")
+        text = line.decode("utf-8", "replace")
+        verb = text.split(" ", 1)[0].upper()
+        if verb == "BDAT":
+            size = text.split(" ")[1] if " " in text else "0"
+            shown.append(f"{text} (message, {size} bytes)")
+            data = data[int(size) :] if size.isdigit() else b""
+        elif verb in SHOWN_VERBS:
+            shown.append(text)
+        else:
+            shown.append("AUTH [hidden]" if verb == "AUTH" else "[hidden]")
+    return shown
+
+
+def _verb(shown: str) -> str:
+    """A round trip's name for one line of _said(): its verb; "message"; AUTH for a hidden SASL answer."""
+    word = shown.split(" ", 1)[0]
+    return word.upper() if word.upper() in SHOWN_VERBS else "AUTH" if word.startswith(("AUTH", "[")) else word
+
+
+def trips_line(trips: list[str]) -> str:
+    """ "8 (greeting, EHLO, STARTTLS, TLS handshake, EHLO, AUTH, MAIL+RCPT, BDAT)" """
+    return f"{len(trips)} ({', '.join(trips)})"
 
 
 class Session:
@@ -712,6 +771,8 @@ def _attempt(
             raise why.lost_after_data(settings, why.no_answer_detail(exc)) from None
         raise classify(exc, settings, stage=stage) from None
     delivered = Delivered(code, reply_text(reply), settings.server, session.tls, attempt)
+    if isinstance(conn, _SteppedSMTP):
+        logger.debug("round trips: %s; the reply to QUIT not awaited", trips_line(conn.trips))
     try:
         _leave(conn)
     except KeyboardInterrupt as exc:  # stopped while saying goodbye: the server has accepted the message
