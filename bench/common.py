@@ -92,6 +92,7 @@ def run_timed(
     env: dict[str, str],
     cwd: Path,
     stdin: bytes | None = None,
+    secret: bytes | None = None,
     timeout: float = RUN_TIMEOUT,
 ) -> Sample:
     """Run one whole process to the end; return its wall time and, where supported, its peak memory.
@@ -99,7 +100,30 @@ def run_timed(
     On POSIX the process runs under LAUNCHER, in a new session (no controlling terminal, so a program
     that asks for a password reads it from the pipe); its output goes to /dev/null and stderr is kept
     for the error message. Elsewhere (Windows) it runs directly, timed here, and memory is not known.
+
+    `secret` (a password for a program that reads it neither from standard input nor from the keyring:
+    msmtp) goes through a pipe the process inherits; SECRET_FD names the pipe's descriptor in its
+    environment (the number, never the secret: nothing of it in a file, an argument or the environment).
     """
+    fds: tuple[int, ...] = ()
+    if secret is not None:
+        read_end, write_end = os.pipe()  # a pipe holds far more than a password: the write never blocks
+        os.write(write_end, secret)
+        os.close(write_end)
+        fds, env = (read_end,), {**env, SECRET_FD: str(read_end)}
+    try:
+        return _run_timed(argv, env=env, cwd=cwd, stdin=stdin, timeout=timeout, fds=fds)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+SECRET_FD = "BENCH_SECRET_FD"
+
+
+def _run_timed(
+    argv: list[str], *, env: dict[str, str], cwd: Path, stdin: bytes | None, timeout: float, fds: tuple[int, ...]
+) -> Sample:
     with tempfile.TemporaryFile() as errors:
         launch = [sys.executable, "-I", "-S", "-c", LAUNCHER, *argv] if CAN_LAUNCH else argv
         start = time.perf_counter()
@@ -111,6 +135,7 @@ def run_timed(
             env=env,
             cwd=cwd,
             start_new_session=CAN_LAUNCH,
+            pass_fds=fds,
         )
         try:
             out, _ = proc.communicate(stdin, timeout=timeout)
@@ -262,8 +287,10 @@ class Account:
         ca.cert_pem.write_to_path(str(self.ca_file))
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert(LOOPBACK, "localhost").configure_cert(context)
-        self.server = LoopbackServer(tls=context, credentials=(USERNAME, self.password)).start()
-        self.ssl_server = LoopbackServer(tls=context, implicit_tls=True, credentials=(USERNAME, self.password)).start()
+        # PIPELINING and CHUNKING offered, as Postfix, Gmail and Microsoft 365 offer them
+        account = (USERNAME, self.password)
+        self.server = LoopbackServer(tls=context, credentials=account, chunking=True).start()
+        self.ssl_server = LoopbackServer(tls=context, implicit_tls=True, credentials=account, chunking=True).start()
         self.values = values = {
             "SMTP_HOST": LOOPBACK,
             "SMTP_PORT": str(self.server.port),

@@ -22,6 +22,8 @@ import contextlib
 import datetime as dt
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -61,7 +63,7 @@ BOUND = "floor + imports"
 OVERLAPPED = "floor + imports, overlapped"
 TARGETS = {"floor": 2.3, "help": 2.5, "log": 3.0, "memory_mib": 40.0}
 LINK_RTT = 50.0  # the round trip, ms, of the link targets
-LINK_TARGETS = {"floor": 0.9, "mailmerge": 0.85}
+LINK_TARGETS = {"floor": 0.9, "mailmerge": 0.85, "msmtp": 1.1}
 REPRODUCE = "python bench/run.py"
 SECTION_TIMEOUT, SECTION_TIMEOUT_QUICK = 120.0, 90.0  # seconds per sibling script: the whole run stays under ~5 min
 
@@ -165,22 +167,59 @@ def mailmerge_files(account: Account, eml: Path, port: int) -> list[str]:
     database.write_text(f"email,name\n{RECIPIENT},Jordan Lee\n", encoding="utf-8")
     config = folder / "mailmerge_server.conf"
     config.write_text(
-        f"[smtp_server]\nhost = {LOOPBACK}\nport = {port}\nsecurity = STARTTLS\n"
-        f"username = {USERNAME}\nratelimit = 0\n",
+        f"[smtp_server]\nhost = {LOOPBACK}\nport = {port}\nsecurity = STARTTLS\nusername = {USERNAME}\nratelimit = 0\n",
         encoding="utf-8",
     )
     return ["--no-dry-run", "--template", str(template), "--database", str(database), "--config", str(config)]
 
 
+# -- msmtp, where it is installed ----------------------------------------------------------------
+
+MSMTP = "msmtp"  # the row's label; its version is in the notes
+
+
+def find_msmtp() -> tuple[str | None, str]:
+    """The msmtp program on PATH and its version line, or None and why it is not measured."""
+    if os.name != "posix":
+        return None, "not measured on this platform"
+    path = shutil.which("msmtp")
+    if path is None:
+        return None, "not measured: msmtp is not installed (`apt-get install msmtp`, `brew install msmtp`)"
+    try:
+        result = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"not measured: `msmtp --version` failed ({exc})"
+    first = (result.stdout.strip().splitlines() or ["msmtp"])[0]
+    return path, first.replace("msmtp version", "msmtp").strip()
+
+
+def msmtp_argv(account: Account, msmtp: str, port: int, mode: str) -> list[str]:
+    """`msmtp -C CONFIG -a bench RECIPIENT` for the same server and account: TLS with the same CA file
+    (certificate and host name checked), STARTTLS or TLS from the first byte, AUTH, no log file. The
+    password comes through `passwordeval` from a pipe the process inherits (common.run_timed's secret)."""
+    config = account.home / f"msmtprc-{mode}-{port}"
+    config.write_text(
+        "defaults\ntls on\n"
+        f"tls_trust_file {account.ca_file}\n"
+        "logfile\naccount bench\n"
+        f"host {LOOPBACK}\nport {port}\ntls_starttls {'on' if mode == 'starttls' else 'off'}\n"
+        f"auth on\nuser {USERNAME}\nfrom {USERNAME}\n"
+        f'passwordeval "cat /dev/fd/${common.SECRET_FD}"\n',
+        encoding="utf-8",
+    )
+    config.chmod(0o600)  # msmtp refuses a configuration others can read
+    return [msmtp, "-C", str(config), "-a", "bench", RECIPIENT]
+
+
 # -- the measurements ----------------------------------------------------------------------------
 
 
-def delivering(server, run_argv, argv_for, what: str, stdin: bytes | None = None):
+def delivering(server, run_argv, argv_for, what: str, stdin: bytes | None = None, secret: bytes | None = None):
     """A Command.run that checks `server` received the message (exit 0 alone could be a dry run)."""
 
     def run(i: int):
         before = len(server.messages)
-        return expect_delivery(server, run_argv(argv_for(i), stdin=stdin), before, what)
+        return expect_delivery(server, run_argv(argv_for(i), stdin=stdin, secret=secret), before, what)
 
     return run
 
@@ -279,6 +318,27 @@ def _send_group(account: Account, send_py: str, args, rtt: float, ports: dict[st
                         delivering(account.server, run, lambda i: mm_argv, "mailmerge", stdin=password),
                     )
                 )
+    if args.no_peers:
+        facts["msmtp"] = "not run (--no-peers)"
+    else:
+        msmtp, facts["msmtp"] = find_msmtp()
+        if msmtp is not None:
+            ms_run = delivering(
+                account.server,
+                run,
+                lambda i: msmtp_argv(account, msmtp, ports["starttls"], "starttls"),
+                "msmtp",
+                stdin=eml.read_bytes(),
+                secret=password,
+            )
+            try:  # one real send first: an msmtp that cannot send is reported, not fatal
+                ms_run(-1)
+            except BenchError as exc:
+                facts["msmtp"] = f"not available: {exc}"
+            else:
+                commands.append(Command(MSMTP, "msmtp -C ... -a bench ... < message (password: passwordeval)", ms_run))
+    if rtt:
+        facts["trips"] = round_trips(account, send_py, starttls_env)
     servers = (account.server, account.ssl_server)
     before = sum(len(server.messages) for server in servers)
     say(f"measuring the send{tag}: {args.warmup} warm-up + {args.runs} rounds of {len(commands)} commands ...")
@@ -286,6 +346,23 @@ def _send_group(account: Account, send_py: str, args, rtt: float, ports: dict[st
     facts["received"] = sum(len(server.messages) for server in servers) - before
     facts["expected"] = sum(c.calls for c in commands)
     return commands, facts
+
+
+TRIPS = re.compile(r"round trips: (\d+) \(([^)]*)\)")
+
+
+def round_trips(account: Account, send_py: str, env_file: Path) -> dict:
+    """One more send with --debug (not measured): the round trips the client counted and whether MAIL and
+    RCPT went out in one write (its `C: MAIL FROM:<...> | RCPT TO:<...>` line)."""
+    argv = account.send_argv("Acme round trips", "--debug", env_file=env_file)
+    argv[1] = send_py
+    result = subprocess.run(argv, capture_output=True, text=True, env=account.env, cwd=account.home, timeout=60)
+    found = TRIPS.search(result.stderr)
+    if result.returncode != 0 or found is None:
+        return {"count": None, "said": f"not known (the --debug send: exit {result.returncode})"}
+    lines = result.stderr.splitlines()
+    group = next((line.split(": ", 2)[-1] for line in lines if ": C: MAIL FROM:" in line), "")
+    return {"count": int(found[1]), "said": found[2], "grouped": " | RCPT TO:" in group, "group": group}
 
 
 def startup_group(account: Account, send_py: str, args) -> list[Command]:
@@ -438,38 +515,70 @@ def link_target_rows(facts: dict) -> list[list[str]]:
             verdict(None if mm_ratio is None else mm_ratio <= LINK_TARGETS["mailmerge"]),
         ]
     )
-    rows.append([f"{name} within 1.1x of msmtp", MSMTP_NOTE, verdict(None)])
+    ms = by.get(MSMTP)
+    ms_ratio = paired_ratio(send, ms) if ms else None
+    rows.append(
+        [
+            f"{name} within {LINK_TARGETS['msmtp']}x of msmtp",
+            f"{ms_ratio:.2f}x" if ms_ratio is not None else link["msmtp"],
+            verdict(None if ms_ratio is None else ms_ratio <= LINK_TARGETS["msmtp"]),
+        ]
+    )
     implicit = paired_ratio(by["send (jobmail, implicit TLS)"], floor)
     rows.append([f"at {LINK_RTT:g} ms RTT, implicit TLS (465): `send` / STARTTLS floor", f"{implicit:.2f}x", "-"])
     return rows
 
 
-MSMTP_NOTE = "not measured: msmtp is not run by this benchmark yet"
-
-
 def link_lines(cmds: list[Command], facts: dict) -> list[str]:
     """The table of the sends over a link with a round trip (through bench/latency.py's proxy)."""
-    by = {c.label: c for c in cmds}
-    floor, mm = by["floor (smtplib)"], by.get("mailmerge 2.3.0")
-    bases = [floor, mm] if mm else [floor]
-    header = [*TIMES, "ratio to the floor", *(["ratio to mailmerge"] if mm else []), MEMORY]
-    rows = command_rows(cmds, bases)
-    if mm is None:
-        rows.append(["mailmerge 2.3.0", "-", "-", "-", "-", "-", facts["mailmerge"]])
+    table = peers_table(cmds, facts)
     delivered = "all delivered" if facts["received"] == facts["expected"] else "SOME MISSING"
     rtt = facts["rtt"]
     return [
         f"## Send over {link_name(rtt)} (RTT {rtt:g} ms), cold start",
         "",
-        markdown_table(header, rows),
+        table,
         "",
         f"- Every connection goes through bench/latency.py's proxy on 127.0.0.1: each chunk is passed on "
         f"{rtt / 2:g} ms after it was read, both ways, and the server's first bytes {rtt:g} ms later still "
         "(the TCP handshake). The same servers as on loopback; the implicit-TLS row sends to a second one "
         f"that speaks TLS from the first byte. The servers received {facts['received']} of the "
         f"{facts['expected']} messages sent in these rounds and warm-ups ({delivered}).",
+        *trips_lines(facts),
+        f"- msmtp: {facts['msmtp']}.",
         "",
     ]
+
+
+def trips_lines(facts: dict) -> list[str]:
+    """What one more send with --debug through the same proxy said of its round trips."""
+    trips = facts.get("trips")
+    if not trips:
+        return []
+    if trips["count"] is None:
+        return [f"- Round trips of `send (jobmail)`: {trips['said']}."]
+    grouped = "in one write" if trips["grouped"] else "**not** in one write"
+    return [
+        f"- Round trips of `send (jobmail)`, as one more send with `--debug` through the same proxy counted "
+        f"them: **{trips['count']}** ({trips['said']}); MAIL and RCPT went {grouped} (`{trips['group']}`); "
+        "the reply to QUIT is not waited for. The floor, by construction: 11 (greeting, EHLO, STARTTLS, TLS "
+        "handshake, EHLO, AUTH, MAIL, RCPT, DATA, message, QUIT).",
+    ]
+
+
+PEERS = ("mailmerge 2.3.0", MSMTP)
+
+
+def peers_table(cmds: list[Command], facts: dict) -> str:
+    """A send group's table: ratios to the floor and to each peer measured; a row saying why for the others."""
+    by = {c.label: c for c in cmds}
+    measured = [by[label] for label in PEERS if label in by]
+    header = [*TIMES, "ratio to the floor", *(f"ratio to {c.label.split()[0]}" for c in measured), MEMORY]
+    rows = command_rows(cmds, [by["floor (smtplib)"], *measured])
+    for label, why in (("mailmerge 2.3.0", facts["mailmerge"]), (MSMTP, facts.get("msmtp", "not run"))):
+        if label not in by:
+            rows.append([label, *["-"] * (len(header) - 2), why])
+    return markdown_table(header, rows)
 
 
 def bound_lines(by: dict[str, Command]) -> list[str]:
@@ -520,14 +629,7 @@ MEMORY = "max RSS MiB (median / max)"
 
 
 def send_lines(send_cmds: list[Command], by: dict[str, Command], facts: dict) -> list[str]:
-    floor, mm = by["floor (smtplib)"], by.get("mailmerge 2.3.0")
-    if mm is not None:
-        table = markdown_table(
-            [*TIMES, "ratio to the floor", "ratio to mailmerge", MEMORY], command_rows(send_cmds, [floor, mm])
-        )
-    else:
-        rows = [*command_rows(send_cmds, [floor]), ["mailmerge 2.3.0", "-", "-", "-", "-", "-", facts["mailmerge"]]]
-        table = markdown_table([*TIMES, "ratio to the floor", MEMORY], rows)
+    table = peers_table(send_cmds, facts)
     delivered = "all delivered" if facts["received"] == facts["expected"] else "SOME MISSING"
     return [
         "## Send: one withdrawal over STARTTLS with login, cold start",

@@ -91,7 +91,7 @@ def message_id_of(data: bytes) -> str:
 
 
 def test_next_business_morning_on_a_saturday_queues_for_monday_9_new_york_then_sends_once(box):
-    from jobmail.cli.reporting import scheduled_parts
+    from jobmail.cli.scheduling import scheduled_parts
     from jobmail.when import BusinessHours, parse_when, resolve_zone
 
     zone = resolve_zone("America/New_York")

@@ -296,7 +296,7 @@ def test_a_send_on_a_connection_opened_ahead_is_the_same_send(tls_context, ca_fi
         assert server.messages[0].data == MESSAGE
 
 
-def test_a_connection_that_failed_ahead_is_the_first_attempt_and_the_retry_connects_anew(tls_context, ca_file, password):
+def test_a_connection_that_failed_ahead_is_the_first_attempt_and_the_retry_is_new(tls_context, ca_file, password):
     """It failed in the thread while the caller was still busy: the caller learns it when it takes the
     connection, as that attempt's failure (a 421: transient, retried on a new connection)."""
     script = [{"connect": "421 4.3.2 Too busy, come back later"}]
@@ -322,3 +322,18 @@ def test_a_connection_that_failed_ahead_for_good_is_told_as_the_send_tells_it(tl
     with pytest.raises(SendError) as with_ahead:
         client.send(settings, lambda: "pw", USERNAME, [TO], MESSAGE, ahead=ahead)
     assert str(with_ahead.value) == str(without.value) and "refused" in str(without.value)
+
+
+def test_a_connection_opened_ahead_and_left_idle_too_long_is_replaced(tls_context, ca_file, password, monkeypatch):
+    """Ready, then unused for longer than IDLE_LIMIT (the keyring asked to be unlocked, say): servers end
+    idle sessions, so it is closed with QUIT and the same attempt connects anew."""
+    from jobmail.smtp import ahead as early
+
+    monkeypatch.setattr(early, "IDLE_LIMIT", 0.0)
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password)) as server:
+        settings = settings_for(server.port, "starttls", ca_file)
+        ahead = ahead_for(settings)
+        assert ahead.finished(10)
+        done = client.send(settings, lambda: password, USERNAME, [TO], MESSAGE, ahead=ahead)
+        assert done.attempts == 1 and server.connections == 2 and len(server.messages) == 1
+        assert server.commands[:4] == ["EHLO", "STARTTLS", "EHLO", "QUIT"]  # the idle one, closed politely

@@ -136,14 +136,14 @@ def request_from(args: argparse.Namespace, dates: dict | None = None) -> SendReq
 def event_dates(args: argparse.Namespace, now: object, business_hours: str) -> dict:
     """--interview-on and --deadline as aware times in the zone they were given in (--tz, else this
     computer's), read like --at."""
-    from jobmail.errors import InputError
-    from jobmail.when import BusinessHours, parse_when, resolve_zone
-
-    dates = {}
+    dates: dict = {}
     for flag, key in (("--interview-on", "interview_on"), ("--deadline", "deadline")):
         text = getattr(args, key, None)
         if text is None:
             continue
+        from jobmail.errors import InputError
+        from jobmail.when import BusinessHours, parse_when, resolve_zone  # only when a date is given
+
         zone = resolve_zone(getattr(args, "tz", None))
         try:
             moment = parse_when(text, now, zone, BusinessHours.parse(business_hours))  # type: ignore[arg-type]

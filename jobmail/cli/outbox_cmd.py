@@ -1,7 +1,7 @@
 """`outbox`: list the scheduled messages, cancel one, send one now, and run the scheduled sends.
 
 The logic (storage, locks, waiting) is jobmail/app/outbox.py; scheduling a message (`send --at`) and the
-waiting's printing are jobmail/cli/reporting.py; this module parses, prints and picks exit codes.
+waiting's printing are jobmail/cli/scheduling.py; this module parses, prints and picks exit codes.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     """The action asked for (none: list)."""
     from jobmail import settings as config
     from jobmail.app.outbox import Entry, Outbox
-    from jobmail.cli import reporting, views
+    from jobmail.cli import reporting, scheduling, views
     from jobmail.cli.output import lifted, on_terminal, terminal_width
     from jobmail.clock import utc_now
     from jobmail.status import Status
@@ -73,8 +73,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.action == "send-now":
         message_id = outbox.log.resolve(args.id)
         outcome = outbox.send_now(message_id, on_event=reporting.retry_reporter(console))
-        reporting.report_outcome(console, outcome)
-        return reporting.exit_code([outcome])
+        scheduling.report_outcome(console, outcome)
+        return scheduling.exit_code([outcome])
     if args.action == "run":
         for record in outbox.retry_sent_copies():
             console.out(*reporting.sent_copy_parts(record))
@@ -84,13 +84,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
             console.err(f"Outcome unknown for {record['id'][:8]} to {to}: ", *lifted((str(record["error"]),)))
         if args.once:
             outcomes = outbox.run_due(
-                on_event=reporting.retry_reporter(console), on_outcome=reporting.outcome_reporter(console)
+                on_event=reporting.retry_reporter(console), on_outcome=scheduling.outcome_reporter(console)
             )
             if not outcomes and not recovered and on_terminal():
                 upcoming = outbox.entries(frozenset({Status.SCHEDULED}))
                 console.out(f"Nothing is due. {len(upcoming)} message(s) scheduled; see ", Command("outbox"), ".")
-            return max(reporting.exit_code(outcomes), EXIT_UNKNOWN if recovered else EXIT_OK)
-        return reporting.run_until_stopped(console, outbox, recovered)
+            return max(scheduling.exit_code(outcomes), EXIT_UNKNOWN if recovered else EXIT_OK)
+        return scheduling.run_until_stopped(console, outbox, recovered)
     entries = outbox.entries()
     if not entries:
         console.out(
@@ -112,5 +112,5 @@ def run(args: argparse.Namespace, console: Console) -> int:
         )
     if "due" in states:
         console.out("")
-        console.out("Due messages go out at the next ", *reporting.RUN_HINT, ".")
+        console.out("Due messages go out at the next ", *scheduling.RUN_HINT, ".")
     return EXIT_OK

@@ -50,9 +50,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     now = datetime.now(UTC)
     due = zone = None
     if at:  # checked before anything else, dry run included; the message is dated when it is due
-        from jobmail.cli import reporting
+        from jobmail.cli import scheduling
 
-        due, zone = reporting.resolve_due(at, args.tz, settings, now)
+        due, zone = scheduling.resolve_due(at, args.tz, settings, now)
     if not args.to and not args.reply_to_message and not args.reply_to_latest:
         raise InputError("--to is missing: give the recipient's address (or --reply-to-message with their email)")
     if args.reply_to_message and args.reply_to_latest:
@@ -106,7 +106,9 @@ def _send(
         console.out(f">>> This was a dry run: nothing was sent. Run the same command without --dry-run to {then}.")
         return EXIT_OK
     if due is not None:
-        return reporting.schedule_and_report(
+        from jobmail.cli import scheduling
+
+        return scheduling.schedule_and_report(
             console, settings, prepared, due, zone, force=args.force, no_wait=args.no_wait
         )
     return reporting.send_and_report(console, settings, prepared, force=args.force, ahead=ahead)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from jobmail.settings import Settings, loopback_addresses
@@ -32,6 +33,11 @@ if TYPE_CHECKING:
     from jobmail.smtp.client import Session
 
 Connect = Callable[..., "Session"]  # jobmail.smtp.client.connect
+
+# A connection ready and unused for longer than this (the keyring asked to be unlocked, an IMAP search for
+# --reply-to-latest took its time) is not trusted to be open still: servers end idle sessions (RFC 5321
+# 4.5.3.2 asks for 5 minutes; some wait less). It is closed and a new one made, as part of the same attempt.
+IDLE_LIMIT = 20.0  # seconds
 
 
 def open_tcp(host: str, port: int, timeout: float, loopback: list[str] | None) -> socket.socket:
@@ -62,6 +68,7 @@ class Ahead:
         self._conn: smtplib.SMTP | None = None  # while it greets: what close() shuts down
         self._session: Session | None = None
         self._error: BaseException | None = None
+        self._ready_at = 0.0
         self._state = "open"  # open -> taken | closed
         thread = threading.Thread(target=self._run, name="jobmail-connect", daemon=True)
         thread.start()
@@ -90,6 +97,7 @@ class Ahead:
             with self._lock:
                 keep = self._state != "closed"
                 self._session = session if keep else None
+                self._ready_at = time.monotonic()
             if not keep:
                 session.close()
         finally:
@@ -123,12 +131,15 @@ class Ahead:
             raise
         if self._error is not None:
             raise self._error
-        assert self._session is not None
-        hide = getattr(self._session.conn, "hide", None)
+        session, fresh = self._session, self._connect
+        assert session is not None and fresh is not None
+        if time.monotonic() - self._ready_at > IDLE_LIMIT:  # it waited too long to be trusted: a new one
+            session.close()
+            return fresh(self._settings, secrets=secrets)
         for secret in secrets:
-            if callable(hide):
-                hide(secret)
-        return self._session
+            session.conn.hide(secret)  # type: ignore[attr-defined]  # jobmail.smtp.client's own connection
+        session.conn.restart_deadline()  # type: ignore[attr-defined]  # the attempt starts now
+        return session
 
     def finished(self, timeout: float | None = None) -> bool:
         """Whether the thread has ended (waiting up to `timeout` seconds): connected, failed or stopped."""

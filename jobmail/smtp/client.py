@@ -158,6 +158,11 @@ class _SteppedSMTP(smtplib.SMTP):
         self._host = settings.smtp_host  # the name STARTTLS checks the certificate against (set by __init__'s
         # own connect when given a host; connect() is called apart here, to know the stage of a failure)
 
+    def restart_deadline(self) -> None:
+        """The attempt's deadline counted from now (a connection opened ahead: its attempt starts when the
+        delivery takes it)."""
+        self._deadline = time.monotonic() + self._settings.smtp_timeout * ATTEMPT_TIMEOUTS
+
     def hide(self, secret: str) -> None:
         """Replace `secret` (and its base64 forms) in every reply read from now on."""
         if secret and secret not in self._secrets:

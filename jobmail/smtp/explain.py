@@ -18,7 +18,6 @@ import socket
 import ssl
 from dataclasses import dataclass, replace
 
-from jobmail import providers
 from jobmail.errors import EXIT_BAD_INPUT, EXIT_SEND_FAILED, Command, OutcomeUnknown, SendError, render
 from jobmail.settings import DEFAULT_PORTS, Settings, is_loopback
 
@@ -318,6 +317,8 @@ def login_refused(code: int, text: str, settings: Settings) -> Problem:
             "mail scope (Microsoft: SMTP.Send; Google: https://mail.google.com/)",
         )
         return Problem(what, fix, code, text)
+    from jobmail import providers  # only a refused login needs the provider table: a send does not load it
+
     provider = providers.for_host(settings.smtp_host)
     if provider is None:  # Proton Mail Bridge: a loopback host, known only with the address
         guess = providers.for_address(settings.smtp_username)
