@@ -6,8 +6,9 @@ then times whole processes, alternating the commands round by round (A B C A B C
 rounds, and writes BENCHMARKS.md with the tables, the targets and whether each was met:
 
 - `python send.py send withdraw ...` against the floor (bench/floor_send.py: smtplib with the same
-  certificate checks, login and message bytes) and against mailmerge 2.3.0, installed in the
-  benchmark's own virtual environment (bench/.venv-peers) and sending to the same server;
+  certificate checks, login and message bytes), against mailmerge 2.3.0, installed in the
+  benchmark's own virtual environment (bench/.venv-peers) and sending to the same server, and against
+  msmtp when it is on PATH; on loopback and over each `--rtt` link (bench/latency.py's proxy);
 - `python send.py --help` and `python send.py log` against `python -c pass`;
 - the peak memory (max RSS) of each process;
 - the sections printed by bench/log_bench.py and bench/schedule_bench.py, when they exist.
@@ -77,7 +78,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, metavar="N", help="measured rounds per group (default 30; 3 with --quick)")
     p.add_argument("--warmup", type=int, metavar="N", help="warm-up rounds, not recorded (default 3; 1 with --quick)")
     p.add_argument("--out", default=str(PROJECT / "BENCHMARKS.md"), metavar="PATH", help="report (BENCHMARKS.md)")
-    p.add_argument("--no-peers", action="store_true", help="skip mailmerge (no virtual environment, no download)")
+    p.add_argument("--no-peers", action="store_true", help="skip mailmerge and msmtp (no peers' venv, no download)")
     p.add_argument(
         "--no-sections",
         action="store_true",

@@ -64,7 +64,9 @@ class FaultServer:
         chunking: str | None = None,
         drip_interval: float = 0.5,
         oauth_token: str | None = None,
+        mechanisms: str = "PLAIN LOGIN",
     ):
+        self.mechanisms = mechanisms  # the AUTH mechanisms EHLO offers
         self.oauth_token = oauth_token  # offer AUTH XOAUTH2 too, and take this access token
         self.drip_interval = drip_interval
         self.tls = tls
@@ -291,7 +293,7 @@ class _Connection:
         if self.server.tls is not None and not self.encrypted:
             lines.append("STARTTLS")
         if self.offers_auth():
-            lines.append("AUTH PLAIN LOGIN" + (" XOAUTH2" if self.server.oauth_token else ""))
+            lines.append(f"AUTH {self.server.mechanisms}" + (" XOAUTH2" if self.server.oauth_token else ""))
         text = "\n".join([f"250-{x}" for x in lines[:-1]] + [f"250 {lines[-1]}"])
         self.reply("ehlo", text)
 

@@ -337,3 +337,21 @@ def test_a_connection_opened_ahead_and_left_idle_too_long_is_replaced(tls_contex
         done = client.send(settings, lambda: password, USERNAME, [TO], MESSAGE, ahead=ahead)
         assert done.attempts == 1 and server.connections == 2 and len(server.messages) == 1
         assert server.commands[:4] == ["EHLO", "STARTTLS", "EHLO", "QUIT"]  # the idle one, closed politely
+
+
+def test_debug_never_shows_a_sasl_answer(tls_context, ca_file, caplog):
+    """AUTH LOGIN sends the user name and the password as answers to the server's challenges: --debug
+    shows them as [hidden], and nothing of the password (plain or base64) is in the log."""
+    import base64
+    import logging
+
+    password = "Pässword-LOGIN-only-7"
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), mechanisms="LOGIN") as server:
+        settings = settings_for(server.port, "starttls", ca_file)
+        with caplog.at_level(logging.DEBUG, logger="jobmail.smtp.client"):
+            client.send(settings, lambda: password, USERNAME, [TO], MESSAGE)
+        assert len(server.messages) == 1
+    text = caplog.text
+    forms = [password, base64.b64encode(password.encode()).decode().rstrip("=")]
+    assert not [form for form in forms if form in text]
+    assert "C: AUTH [hidden]" in text and "C: [hidden]" in text

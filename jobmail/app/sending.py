@@ -44,6 +44,7 @@ from jobmail.message.model import FLAG_VARIABLES
 from jobmail.message.original import Original, parse_original, read_original
 from jobmail.settings import Settings
 from jobmail.smtp import client as smtp
+from jobmail.smtp.ahead import Ahead
 from jobmail.status import Status
 from jobmail.store.locks import send_guard, sender_lock
 from jobmail.store.sentlog import Query, SentLog, new_id
@@ -159,7 +160,7 @@ def send_now(
     *,
     force: bool,
     on_event: OnEvent = _ignore,
-    ahead: smtp.Ahead | None = None,
+    ahead: Ahead | None = None,
 ) -> smtp.Delivered:
     """Send a prepared message now: admit it to the log, then deliver it (on the connection opened
     `ahead`, when one is given). Returns what the server said, or raises (SendError, OutcomeUnknown,
@@ -260,7 +261,7 @@ def deliver(
     sleep: Callable[[float], None] | None = None,
     on_event: OnEvent = _ignore,
     keep_queued_on_interrupt: bool = False,
-    ahead: smtp.Ahead | None = None,
+    ahead: Ahead | None = None,
 ) -> smtp.Delivered:
     """Send the stored bytes and record each state. Returns smtp.Delivered or raises SendError.
 
@@ -290,7 +291,7 @@ class _Delivery:
         data: bytes,
         password: Callable[[], str],
         sleep: Callable[[float], None] | None,
-        ahead: smtp.Ahead | None = None,
+        ahead: Ahead | None = None,
     ) -> smtp.Delivered:
         done = self.send(data, password, sleep, ahead)
         self.record_sent(done)
@@ -324,7 +325,7 @@ class _Delivery:
         data: bytes,
         password: Callable[[], str],
         sleep: Callable[[float], None] | None,
-        ahead: smtp.Ahead | None,
+        ahead: Ahead | None,
     ) -> smtp.Delivered:
         """Fetch the password (a missing password or keyring fails here, before the connection is used),
         take the sender lock, send; every way it ends is recorded (Ctrl-C included)."""

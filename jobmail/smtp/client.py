@@ -322,24 +322,23 @@ SHOWN_VERBS = ("EHLO", "HELO", "STARTTLS", "MAIL", "RCPT", "DATA", "BDAT", "RSET
 
 def _said(s: ReadableBuffer | str, message: bool) -> list[str]:
     """What a send put on the wire, as --debug shows it: each command line whose verb is in SHOWN_VERBS;
-    AUTH and every other line (a SASL response) as "[hidden]"; the message as "message (N bytes)"."""
-    data = s.encode("utf-8", "replace") if isinstance(s, str) else bytes(memoryview(s))
+    AUTH and every other line (a SASL response) as "[hidden]"; the message as "message (N bytes)". The
+    message is never copied or scanned for this: only its length and a BDAT's first line are read."""
     if message:
-        return [f"message ({len(data)} bytes)"]
+        return [f"message ({len(memoryview(s.encode() if isinstance(s, str) else s))} bytes)"]
+    data = s.encode("utf-8", "replace") if isinstance(s, str) else bytes(s[:1000] if isinstance(s, bytes) else s)
+    if data[:5].upper() == b"BDAT ":  # the chunk follows its command line
+        line = data.partition(b"\r\n")[0].decode("ascii", "replace")
+        size = line.split(" ")[1]
+        return [f"{line} (message, {size} bytes)"]
     shown: list[str] = []
-    while data:
-        line, _, data = data.partition(b"\r\n")
-        text = line.decode("utf-8", "replace")
-        verb = text.split(" ", 1)[0].upper()
-        if verb == "BDAT":
-            size = text.split(" ")[1] if " " in text else "0"
-            shown.append(f"{text} (message, {size} bytes)")
-            data = data[int(size) :] if size.isdigit() else b""
-        elif verb in SHOWN_VERBS:
-            shown.append(text)
-        else:
+    for line in data.decode("utf-8", "replace").split("\r\n"):
+        verb = line.split(" ", 1)[0].upper()
+        if verb in SHOWN_VERBS:
+            shown.append(line)
+        elif line:
             shown.append("AUTH [hidden]" if verb == "AUTH" else "[hidden]")
-    return shown
+    return shown or ["[hidden]"]
 
 
 def _verb(shown: str) -> str:
