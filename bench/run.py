@@ -546,7 +546,6 @@ def link_lines(cmds: list[Command], facts: dict) -> list[str]:
         f"that speaks TLS from the first byte. The servers received {facts['received']} of the "
         f"{facts['expected']} messages sent in these rounds and warm-ups ({delivered}).",
         *trips_lines(facts),
-        f"- msmtp: {facts['msmtp']}.",
         "",
     ]
 
@@ -637,7 +636,8 @@ def send_lines(send_cmds: list[Command], by: dict[str, Command], facts: dict) ->
         "",
         table,
         "",
-        "- The server (aiosmtpd on 127.0.0.1, STARTTLS required before AUTH, trustme certificate) received "
+        "- The server (aiosmtpd on 127.0.0.1, STARTTLS required before AUTH, PIPELINING and CHUNKING offered, "
+        "trustme certificate) received "
         f"{facts['received']} of the {facts['expected']} messages sent in these rounds and warm-ups "
         f"({delivered}); each message is {facts['message_bytes']} bytes.",
         "- `send (jobmail)`: the real CLI with a `.env` (SMTP_CA_FILE = the trustme CA, "
@@ -656,6 +656,10 @@ def send_lines(send_cmds: list[Command], by: dict[str, Command], facts: dict) ->
         "`starttls()` without a context, so it checks **neither the certificate nor the host name** (it "
         "would give the password to an impostor), loads no CA bundle, keeps no log, and asks for the "
         "password on every run.",
+        f"- msmtp: {facts['msmtp']}. The same server, CA file (certificate and host name checked) and account, "
+        "STARTTLS, and the message jobmail built on standard input; the password through `passwordeval` from "
+        "a pipe it inherits. A C program: no interpreter to start; it builds no message and pipelines but "
+        "does not use CHUNKING.",
         "",
     ]
 

@@ -88,7 +88,6 @@ class ChunkingSMTP(SMTP):
         await self.push("250 OK" if status is MISSING else status)
 
 
-
 class _Controller(Controller):
     def __init__(self, *args: Any, chunking: bool = False, **kwargs: Any):
         self.chunking = chunking

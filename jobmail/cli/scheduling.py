@@ -130,7 +130,7 @@ def stopped_waiting(console: Console, outbox: Outbox, entry: Entry, ask: bool) -
     console.err(
         f"Stopped waiting: {short} stays scheduled for {due}, and nothing in this terminal will send it now: ",
         *RUN_HINT,
-        " sends it (README: \"Sending queued messages with nothing left open\"); ",
+        ' sends it (README: "Sending queued messages with nothing left open"); ',
         Command("outbox", "cancel", short),
         " cancels it.",
     )
