@@ -4,7 +4,8 @@
   disk).
 - `send_now` is the whole "send it now" transaction: under the send guard (see jobmail.store.locks) it
   settles messages whose sending process died, refuses a duplicate (unless forced) and stores the exact
-  bytes, then delivers them.
+  bytes, then delivers them, on the connection the command opened ahead while this was done
+  (jobmail.app.ahead) when there is one.
 - `deliver` sends stored bytes over SMTP and writes `sending` (just before DATA), `retrying`, then
   `sent` | `failed` | `unknown` under one record id. The outbox (jobmail.app.outbox) delivers scheduled
   messages with it too, and admits them with the same `admit`.
@@ -41,13 +42,16 @@ from jobmail.message.compose import (
 )
 from jobmail.message.etiquette import Report, check, check_signature, check_timing, suggest_highlight
 from jobmail.message.model import FLAG_VARIABLES
-from jobmail.message.original import Original, parse_original, read_original
 from jobmail.settings import Settings
 from jobmail.smtp import client as smtp
 from jobmail.smtp.ahead import Ahead
 from jobmail.status import Status
 from jobmail.store.locks import send_guard, sender_lock
 from jobmail.store.sentlog import Query, SentLog, new_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from jobmail.message.original import Original
 
 OnEvent = Callable[[str, dict], None]
 SHIPPED_TEMPLATES = ("withdraw", "decline-offer")  # their thanks are general: --highlight is suggested
@@ -74,12 +78,7 @@ class Prepared:
 def prepare(settings: Settings, request: SendRequest, now: datetime) -> Prepared:
     """Render, build and check the message `request` asks for, dated `now` (its send time)."""
     variables = template_variables(request, settings)
-    if request.original:
-        original: Original | None = parse_original(request.original, "the latest message (--reply-to-latest)")
-    elif request.reply_to_message.strip():
-        original = read_original(request.reply_to_message)
-    else:
-        original = None
+    original = _original(request)
     addressed = envelope(request, settings, original)
     draft = render(settings.templates_dir, request.template, variables)
     if original is not None:  # their subject, so that every mail program threads it
@@ -111,6 +110,17 @@ def prepare(settings: Settings, request: SendRequest, now: datetime) -> Prepared
     }
     notes = unused_variables(settings, request) + misspelt_domains(addressed)
     return Prepared(new_id(), draft, addressed, data, report, record, notes)
+
+
+def _original(request: SendRequest) -> Original | None:
+    """The email this one answers (--reply-to-latest, --reply-to-message FILE), or None."""
+    if not request.original and not request.reply_to_message.strip():
+        return None
+    from jobmail.message.original import parse_original, read_original  # only a reply reads an email
+
+    if request.original:
+        return parse_original(request.original, "the latest message (--reply-to-latest)")
+    return read_original(request.reply_to_message)
 
 
 def job_fields(variables: dict[str, object]) -> dict[str, str]:

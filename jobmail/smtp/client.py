@@ -29,7 +29,7 @@ from jobmail import interrupts
 from jobmail.errors import JobmailError, OutcomeUnknown, SendError
 from jobmail.settings import Settings, is_loopback, loopback_addresses
 from jobmail.smtp import explain as why
-from jobmail.smtp.ahead import Ahead, open_tcp
+from jobmail.smtp.ahead import Ahead, open_tcp, wire_name
 from jobmail.smtp.explain import (  # re-exported: the public names of the send path
     ATTEMPT_TIMEOUTS,
     GREETING_PATIENCE,
@@ -155,8 +155,9 @@ class _SteppedSMTP(smtplib.SMTP):
         self._unread = b""  # bytes received past the last reply line (pipelined replies)
         self._unread_from: object = None  # the socket they came from (a new TLS socket starts afresh)
         super().__init__(local_hostname=local_hostname(), timeout=settings.smtp_timeout)
-        self._host = settings.smtp_host  # the name STARTTLS checks the certificate against (set by __init__'s
-        # own connect when given a host; connect() is called apart here, to know the stage of a failure)
+        # The name TLS checks the certificate against (smtplib's __init__ sets it when it connects itself;
+        # connect() is called apart here, to know the stage of a failure).
+        self._host: str | bytes = wire_name(settings.smtp_host)
 
     def restart_deadline(self) -> None:
         """The attempt's deadline counted from now (a connection opened ahead: its attempt starts when the
@@ -307,7 +308,7 @@ class _SteppedSMTP(smtplib.SMTP):
             return sock
         self.stage = "tls"
         try:
-            wrapped = self._implicit_tls.wrap_socket(sock, server_hostname=host)
+            wrapped = self._implicit_tls.wrap_socket(sock, server_hostname=wire_name(host))
         except BaseException:
             sock.close()
             raise
