@@ -1044,16 +1044,36 @@ def test_an_invisible_format_character_in_a_header_is_refused_and_nothing_sent(f
     assert nothing_went_out(account.server) and account.records() == []
 
 
-def test_a_greeting_that_quotes_the_password_shows_it_nowhere(fault_account, password, tls_context):
+@pytest.mark.parametrize("debug", [(), ("--debug",)], ids=["plain", "debug"])
+def test_a_greeting_that_quotes_the_password_shows_it_nowhere(fault_account, password, tls_context, debug):
     """A server that learnt the password in an earlier session quotes it in its very first words: the
-    refusal is shown and logged with it hidden (the fixture then finds it in no file or output)."""
+    refusal is shown and logged with it hidden (the fixture then finds it in no file or output), --debug
+    included, although the connection opened ahead reads that greeting before the password is known."""
     server = tls_server(tls_context, password, always={"connect": f"554 5.7.1 no service for {password} today"})
     account = sent_account(fault_account, password, server)
-    result = account.run(*WITHDRAW_ARGS)
+    result = account.run(*WITHDRAW_ARGS, *debug)
     assert result.returncode == 1
     line = error_line(result)
     assert "no service for" in line and password not in line
     assert [r["status"] for r in account.records()] == ["failed"]
+    if debug:
+        assert "S: 554 5.7.1 no service for [password hidden] today" in result.stderr
+
+
+def test_debug_hides_the_password_a_greeting_quotes_also_when_the_send_goes_on(fault_account, password, tls_context):
+    server = tls_server(tls_context, password, always={"connect": f"220 hello, {password} ESMTP"})
+    account = sent_account(fault_account, password, server)
+    result = account.run(*WITHDRAW_ARGS, "--debug")
+    assert result.returncode == 0, result.stderr
+    assert "S: 220 hello, [password hidden] ESMTP" in result.stderr  # and nowhere in clear (the scan)
+
+
+def test_a_host_name_that_cannot_be_encoded_is_one_line_not_a_traceback(fault_account, password):
+    account = sent_account(fault_account, password, SMTP_HOST="bü..example.com")
+    result = account.run(*WITHDRAW_ARGS)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "bü..example.com" in error_line(result)
+    assert account.statuses()[-1] == "failed"
 
 
 # -- the wire, as --debug shows it (#19) -----------------------------------------------------------------

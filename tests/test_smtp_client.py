@@ -355,3 +355,61 @@ def test_debug_never_shows_a_sasl_answer(tls_context, ca_file, caplog):
     forms = [password, base64.b64encode(password.encode()).decode().rstrip("=")]
     assert not [form for form in forms if form in text]
     assert "C: AUTH [hidden]" in text and "C: [hidden]" in text
+
+
+class SilentTLSPeer:
+    """A port that answers SMTP up to STARTTLS (with `starttls`), or nothing at all (implicit TLS), and
+    then never answers the TLS handshake. `hello` is set once the client's first handshake bytes came."""
+
+    def __init__(self, starttls: bool):
+        import socket
+        import threading
+
+        self.hello = threading.Event()
+        self._stop = threading.Event()
+        self._listener = socket.create_server((LOOPBACK, 0))
+        self.port = self._listener.getsockname()[1]
+        self._starttls = starttls
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conn, _ = self._listener.accept()
+        with conn, conn.makefile("rb") as lines:
+            if self._starttls:
+                conn.sendall(b"220 silent ESMTP\r\n")
+                lines.readline()  # EHLO
+                conn.sendall(b"250-silent\r\n250 STARTTLS\r\n")
+                lines.readline()  # STARTTLS
+                conn.sendall(b"220 go ahead\r\n")
+            if lines.read(1) == b"\x16":  # a TLS record: the ClientHello
+                self.hello.set()
+            self._stop.wait(60)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+
+
+@pytest.mark.parametrize("mode", ["ssl", "starttls"])
+def test_close_stops_a_connection_opened_ahead_in_the_middle_of_its_tls_handshake(ca_file, mode):
+    peer = SilentTLSPeer(starttls=mode == "starttls")
+    try:
+        ahead = ahead_for(settings_for(peer.port, mode, ca_file, SMTP_TIMEOUT="60"))
+        assert peer.hello.wait(10), "the handshake never started"
+        ahead.close()
+        assert ahead.finished(10), "close() did not stop the handshake (it would wait for SMTP_TIMEOUT)"
+    finally:
+        peer.close()
+
+
+def test_closing_a_connection_opened_ahead_does_not_wait_for_the_reply_to_quit(tls_context, ca_file, password):
+    import threading
+
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), always={"quit": "stall"}) as server:
+        ahead = ahead_for(settings_for(server.port, "starttls", ca_file, SMTP_TIMEOUT="60"))
+        assert ahead.finished(10)
+        closing = threading.Thread(target=ahead.close, daemon=True)
+        closing.start()
+        closing.join(10)
+        assert not closing.is_alive(), "close() waited for the reply to QUIT"
+        assert server.wait_for(lambda s: "QUIT" in s.commands)

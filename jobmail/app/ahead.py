@@ -17,7 +17,10 @@ def connect_ahead(settings: Settings) -> Ahead:
     """Start connecting to the account's SMTP server: the TCP connection at once, in a thread; the
     greeting, TLS and EHLO once the SMTP client is imported, which this does meanwhile."""
     ahead = Ahead(settings)
-    from jobmail.smtp.client import connect  # ssl and smtplib: imported here while the TCP connection is made
-
+    try:
+        from jobmail.smtp.client import connect  # ssl and smtplib: imported while the TCP connection is made
+    except BaseException:  # Ctrl-C in the middle of the import: the thread must not wait on for ever
+        ahead.close()
+        raise
     ahead.go(connect)
     return ahead

@@ -6,13 +6,17 @@ handshake and EHLO again, and none of them needs the message. `Ahead(settings)` 
 the TCP connection at once (name look-up included); while it travels, the caller imports the SMTP client
 (ssl, smtplib) and hands over its `connect` with `go()`: the thread then greets and secures the
 connection exactly as `jobmail.smtp.client.connect` does for any send, on that socket. The thread imports
-nothing itself (two threads importing at once could meet in a circular import).
+nothing itself (two threads importing at once could meet in a circular import), but for the idna codec
+that an internationalised host name needs.
 
-Nothing about the message, and no password, goes on the wire from the thread. The delivery `take()`s the
-session for its first attempt (a failure here is that attempt's failure, with the same stage and text);
-a message that never gets there (it fails its checks, it is a refused duplicate, Ctrl-C) is ended by
-`close()`: QUIT on a session that is ready, a shut-down socket for one still connecting (which wakes the
-thread; it closes what it holds). The thread is a daemon: a process that ends never waits for it.
+Nothing about the message, and no password, goes on the wire from the thread; its --debug lines wait for
+`take()`, which knows the password to hide in them (a server may quote it in its greeting). The delivery
+`take()`s the session for its first attempt (a failure here is that attempt's failure, with the same
+stage and text); a message that never gets there (it fails its checks, it is a refused duplicate,
+Ctrl-C) is ended by `close()`, at once: QUIT on a session that is ready (its reply not waited for), and
+for one still connecting, a shut-down socket (a duplicate of the TCP one, so that it also reaches a TLS
+handshake under way), which wakes the thread; it closes what it holds. The thread is a daemon: a process
+that ends never waits for it.
 
 This module is imported before the heavy part of a send: it needs only socket and threading.
 """
@@ -72,8 +76,9 @@ class Ahead:
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._connect: Connect | None = None
-        self._tcp: socket.socket | OSError | None = None
-        self._conn: smtplib.SMTP | None = None  # while it greets: what close() shuts down
+        self._tcp: socket.socket | Exception | None = None  # the TCP connection, or how making it failed
+        self._wake: socket.socket | None = None  # a duplicate of it: shut down, it stops any read (TLS too)
+        self._conn: smtplib.SMTP | None = None  # the SMTP connection being greeted
         self._session: Session | None = None
         self._error: BaseException | None = None
         self._ready_at = 0.0
@@ -91,9 +96,15 @@ class Ahead:
         try:
             if settings.smtp_security != "none" or self._loopback:
                 try:
-                    self._tcp = open_tcp(settings.smtp_host, settings.smtp_port, settings.smtp_timeout, self._loopback)
-                except OSError as exc:  # raised again by connect(), at its tcp stage, for the same text
+                    tcp = open_tcp(settings.smtp_host, settings.smtp_port, settings.smtp_timeout, self._loopback)
+                except Exception as exc:  # raised again by connect(), at its tcp stage, for the same text
                     self._tcp = exc
+                else:
+                    with self._lock:
+                        self._tcp, self._wake = tcp, tcp.dup()
+                        closed = self._state == "closed"
+                    if closed:
+                        _shut(self._wake)
             self._go.wait()
             connect = self._connect
             if connect is None or self._state == "closed":
@@ -107,23 +118,26 @@ class Ahead:
                 self._session = session if keep else None
                 self._ready_at = time.monotonic()
             if not keep:
-                session.close()
+                session.leave()
         finally:
+            with self._lock:
+                wake, self._wake = self._wake, None
+            if wake is not None:
+                wake.close()
             if self._session is None and isinstance(self._tcp, socket.socket) and self._conn is None:
                 self._tcp.close()  # never handed to a connection (closed before it went on)
             self._done.set()
 
     def _opened(self, conn: smtplib.SMTP) -> None:
-        with self._lock:
-            self._conn = conn
-            closed = self._state == "closed"
-        if closed:
-            _shut(conn.sock)
+        hold = getattr(conn, "hold_debug", None)
+        if callable(hold):
+            hold()  # its --debug lines wait for take(), which knows the password to hide in them
+        self._conn = conn
 
     def take(self, secrets: list[str]) -> Session:
         """The connection, greeted and secured; raises what connect() raised. `secrets` (the password, when
-        known) are hidden in every reply read from now on, as connect(secrets=...) hides them (an error
-        from a reply read before is redacted by the send, as every error of a send is)."""
+        known) are hidden in every reply read from now on, as connect(secrets=...) hides them, and in the
+        --debug lines of what was said so far (the thread did not know them yet)."""
         with self._lock:
             if self._state != "open":
                 raise RuntimeError("the connection opened ahead was already taken or closed")
@@ -133,19 +147,25 @@ class Ahead:
 
             self.go(connect)
         try:
-            self._done.wait()
+            while not self._done.wait(0.25):  # in slices: Ctrl-C interrupts a wait on every platform
+                pass
         except BaseException:  # Ctrl-C while it connects: stop it, nothing was sent
             self._stop()
             raise
+        conn = self._conn
+        for secret in secrets:
+            if conn is not None:
+                conn.hide(secret)  # type: ignore[attr-defined]  # jobmail.smtp.client's own connection
+        release = getattr(conn, "release_debug", None)
+        if callable(release):
+            release()
         if self._error is not None:
             raise self._error
         session, fresh = self._session, self._connect
         assert session is not None and fresh is not None
         if time.monotonic() - self._ready_at > IDLE_LIMIT:  # it waited too long to be trusted: a new one
-            session.close()
+            session.leave()
             return fresh(self._settings, secrets=secrets)
-        for secret in secrets:
-            session.conn.hide(secret)  # type: ignore[attr-defined]  # jobmail.smtp.client's own connection
         session.conn.restart_deadline()  # type: ignore[attr-defined]  # the attempt starts now
         return session
 
@@ -154,7 +174,8 @@ class Ahead:
         return self._done.wait(timeout)
 
     def close(self) -> None:
-        """End a connection that was not taken: QUIT when it is ready, else stop it where it is."""
+        """End a connection that was not taken: QUIT when it is ready (its reply not waited for), else stop
+        it where it is. Returns at once."""
         with self._lock:
             if self._state != "open":
                 return
@@ -163,14 +184,11 @@ class Ahead:
     def _stop(self) -> None:
         with self._lock:
             self._state = "closed"
-            session, conn = self._session, self._conn
+            session = self._session
+            if session is None and self._wake is not None:
+                _shut(self._wake)  # wakes the thread in any read: the greeting, the TLS handshake, EHLO
         if session is not None:
-            session.close()
-            return
-        if conn is not None:
-            _shut(conn.sock)  # the TLS socket, once there is one (it took over the TCP one)
-        if isinstance(self._tcp, socket.socket):
-            _shut(self._tcp)
+            session.leave()
         self._go.set()  # a thread still waiting for go() ends
 
 

@@ -137,10 +137,11 @@ class _SteppedSMTP(smtplib.SMTP):
         implicit_tls: ssl.SSLContext | None,
         reached: Callable[[str], None],
         secrets: list[str] | None = None,
-        sock: socket.socket | OSError | None = None,
+        sock: socket.socket | Exception | None = None,
     ):
         self.stage = "tcp"
         self._given = sock  # a TCP connection made ahead (jobmail.smtp.ahead), or how making it failed
+        self._held: list[str] | None = None  # --debug lines kept back (hold_debug)
         self._settings = settings
         self._implicit_tls = implicit_tls
         self._probe_greeting = implicit_tls is None  # asked once, on the greeting: see _greeting_line
@@ -158,6 +159,23 @@ class _SteppedSMTP(smtplib.SMTP):
         # The name TLS checks the certificate against (smtplib's __init__ sets it when it connects itself;
         # connect() is called apart here, to know the stage of a failure).
         self._host: str | bytes = wire_name(settings.smtp_host)
+
+    def hold_debug(self) -> None:
+        """Keep the --debug lines back until release_debug(): a connection opened ahead reads the greeting
+        before the password is known, so a server that quotes it there could not have it hidden yet."""
+        self._held = []
+
+    def release_debug(self) -> None:
+        """Write the lines kept back, with every secret known by now hidden; log directly from now on."""
+        held, self._held = self._held or [], None
+        for line in held:
+            logger.debug("%s", why.redact_all(line, self._user, self._secrets))
+
+    def _debug(self, text: str) -> None:
+        if self._held is not None:
+            self._held.append(text)
+        else:
+            logger.debug("%s", text)
 
     def restart_deadline(self) -> None:
         """The attempt's deadline counted from now (a connection opened ahead: its attempt starts when the
@@ -202,7 +220,7 @@ class _SteppedSMTP(smtplib.SMTP):
             self._asked = ""
         self._last_code = code
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("S: %d %s", code, "; ".join(line.decode("utf-8", "replace") for line in lines)[:300])
+            self._debug(f"S: {code} " + "; ".join(line.decode("utf-8", "replace") for line in lines)[:300])
         return code, b"\n".join(lines)
 
     def _greeting_line(self, ends: float) -> bytes:
@@ -272,7 +290,7 @@ class _SteppedSMTP(smtplib.SMTP):
         else:
             said = _said(s, message=self._asked == "" and self.trips[-1:] == ["DATA"])
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("C: %s", " | ".join(said))
+            self._debug("C: " + " | ".join(said))
         verbs = "+".join(dict.fromkeys(_verb(line) for line in said))  # MAIL+RCPT for a pipelined group
         self._asked = f"{self._asked}+{verbs}" if self._asked else verbs
         super().send(s)
@@ -294,14 +312,12 @@ class _SteppedSMTP(smtplib.SMTP):
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:  # smtplib's own hook
         given, self._given = self._given, None
-        if isinstance(given, OSError):
+        if isinstance(given, Exception):
             raise given
         if given is not None:
             sock = given
-        elif self._plain:  # plaintext: to the loopback addresses the name resolved to, never to the name again
-            sock = open_tcp(host, port, timeout, loopback_addresses(host))
-        else:
-            sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]  # not in typeshed
+        else:  # plaintext: to the loopback addresses the name resolved to, never to the name again
+            sock = open_tcp(host, port, timeout, loopback_addresses(host) if self._plain else None)
         self._reached("tcp")
         if self._implicit_tls is None:
             self.stage = "greeting"
@@ -367,6 +383,10 @@ class Session:
     def close(self) -> None:
         _close(self.conn)
 
+    def leave(self) -> None:
+        """QUIT without waiting for the reply (nothing depends on it), then close."""
+        _leave(self.conn)
+
 
 def _close(conn: smtplib.SMTP) -> None:
     try:
@@ -380,13 +400,13 @@ def connect(
     reached: Callable[[str], None] = _nothing,
     secrets: list[str] | None = None,
     opened: Callable[[smtplib.SMTP], None] | None = None,
-    sock: socket.socket | OSError | None = None,
+    sock: socket.socket | Exception | None = None,
 ) -> Session:
     """Connect, greet, and secure the connection as SMTP_SECURITY says: tcp, then (implicit) tls, greeting,
     ehlo, then (STARTTLS) tls and ehlo again. `reached(stage)` is told each stage as it completes.
     `secrets` (the passwords or tokens known so far) never appear in a reply read on this connection.
     `opened(conn)` is given the connection before it connects, and `sock` is its TCP connection, already
-    made, or the OSError that making it raised (jobmail.smtp.ahead: a connection made in a thread).
+    made, or what making it raised (jobmail.smtp.ahead: a connection made in a thread).
 
     Raises a SendError (a `Failed`, whose `.stage` says where it failed) that says what to do.
     """
@@ -423,7 +443,7 @@ def connect(
     sock = conn.sock
     tls = sock.version() if isinstance(sock, ssl.SSLSocket) else None
     session = Session(conn, tls, certificate_detail(sock))
-    logger.debug("connected to %s: %s", settings.server, session.certificate or "no TLS")
+    conn._debug(f"connected to {settings.server}: {session.certificate or 'no TLS'}")
     return session
 
 
@@ -741,7 +761,12 @@ def _attempt(
 ) -> Delivered:
     secrets = password.fetched if isinstance(password, _Remembered) else []
     if ahead is not None:
-        session = ahead.take(secrets)
+        try:
+            session = ahead.take(secrets)
+        except SendError:
+            raise
+        except Exception as exc:  # anything else the thread met is told as connect() tells it
+            raise classify(exc, settings, stage="tcp") from None
     else:
         session = connect(settings, secrets=secrets)
     conn = session.conn
