@@ -87,6 +87,7 @@ class FaultServer:
         self.messages: list[Received] = []
         self.auth_attempts: list[tuple[str, bool]] = []  # (username, over TLS?)
         self.connections = 0
+        self.ended = 0  # connections whose dialogue is over (the client hung up, or we did)
         self.commands: list[str] = []  # the verb of every command received, in order ("EHLO", "QUIT" ...)
         self.tls_failures = 0
         self._changed = threading.Condition()
@@ -164,6 +165,8 @@ class FaultServer:
         try:
             sock.settimeout(30)  # the server may be stopping already: then the socket is closed
         except OSError:
+            with self._changed:
+                self.ended += 1
             self._notify()
             return
         connection = _Connection(self, sock, faults, number)
@@ -173,6 +176,8 @@ class FaultServer:
             pass
         finally:
             connection.close()
+            with self._changed:
+                self.ended += 1
             self._notify()
 
 

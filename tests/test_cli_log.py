@@ -430,6 +430,70 @@ def test_listing_the_log_imports_no_pathlib(tmp_path):
         assert "pathlib" not in imported_modules(tmp_path, *args), args
 
 
+@pytest.mark.parametrize("lang", ["C.UTF-8", "POSIX", "en_US.UTF-8"])
+def test_help_asks_gettext_once_at_most_where_no_catalog_exists(tmp_path, lang):
+    """argparse asks gettext for each phrase, and gettext searches the locale folders again every time it
+    finds nothing: in the C locale nothing is looked up (locale is not even imported), elsewhere once."""
+    env = {k: v for k, v in clean_environ(tmp_path).items() if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES")}
+    code = (
+        "import gettext, runpy, sys\n"
+        "calls = []\n"
+        "find = gettext.find\n"
+        "gettext.find = lambda *a, **k: calls.append(a) or find(*a, **k)\n"
+        f"sys.argv = [{str(SEND_PY)!r}, '--help']\n"
+        "try:\n"
+        "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('finds', len(calls), 'locale' in sys.modules, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**env, "LANG": lang}, cwd=tmp_path
+    )
+    assert "usage: send.py" in result.stdout, result.stderr
+    expected = "finds 1" if lang.startswith("en") else "finds 0 False"
+    assert expected in result.stderr.splitlines()[-1]
+
+
+def _mo_file(path, messages: dict[str, str]) -> None:
+    """A GNU gettext catalog (the .mo format: a header, two tables of (length, offset), the strings)."""
+    import struct
+
+    entries = {"": "Content-Type: text/plain; charset=UTF-8\n", **messages}
+    keys = sorted(entries)
+    ids = b"".join(key.encode() + b"\0" for key in keys)
+    strs = b"".join(entries[key].encode() + b"\0" for key in keys)
+    start_ids = 7 * 4 + 16 * len(keys)
+    start_strs = start_ids + len(ids)
+    table_ids, table_strs, at_id, at_str = [], [], 0, 0
+    for key in keys:
+        table_ids += [len(key.encode()), start_ids + at_id]
+        table_strs += [len(entries[key].encode()), start_strs + at_str]
+        at_id += len(key.encode()) + 1
+        at_str += len(entries[key].encode()) + 1
+    header = struct.pack("<7I", 0x950412DE, 0, len(keys), 7 * 4, 7 * 4 + 8 * len(keys), 0, 0)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(header + struct.pack(f"<{4 * len(keys)}I", *table_ids, *table_strs) + ids + strs)
+
+
+def test_a_translation_of_argparse_that_exists_is_still_used(tmp_path, monkeypatch, capsys):
+    import argparse
+    import gettext
+
+    _mo_file(tmp_path / "de" / "LC_MESSAGES" / "messages.mo", {"usage: ": "Aufruf: "})
+    monkeypatch.setattr(argparse, "_", gettext.gettext)  # as argparse has it, whatever ran before here
+    monkeypatch.setattr(argparse, "ngettext", gettext.ngettext)
+    monkeypatch.setattr(gettext, "_localedirs", {"messages": str(tmp_path)})
+    monkeypatch.setattr(gettext, "_translations", {})
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANGUAGE", "de")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert capsys.readouterr().out.startswith("Aufruf: send.py")
+    assert argparse._ is gettext.gettext  # type: ignore[attr-defined]
+
+
 def test_show_grep_and_recovering_a_send_import_no_mail_or_template_library(tmp_path):
     log = SentLog(tmp_path / "log")
     add(log, "aaa111111111", "a@acme.example", "Hi", [("sent", NOW, SENT)], body="Grüße aus Zürich\n")

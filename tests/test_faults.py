@@ -154,7 +154,9 @@ def message_commands(server: FaultServer) -> list[str]:
 
 
 def nothing_went_out(server: FaultServer) -> bool:
-    """No message, no login, no envelope: at most a connection opened ahead and closed."""
+    """No message, no login, no envelope: at most a connection opened ahead and closed. Judged once the
+    server is done with every connection (a command sent just before the client hung up is counted)."""
+    assert server.wait_for(lambda s: s.ended == s.connections), "a connection was left open"
     return server.messages == [] and server.auth_attempts == [] and message_commands(server) == []
 
 
@@ -1060,6 +1062,22 @@ def test_a_greeting_that_quotes_the_password_shows_it_nowhere(fault_account, pas
         assert "S: 554 5.7.1 no service for [password hidden] today" in result.stderr
 
 
+@pytest.mark.parametrize("code", ["220", "554"])
+def test_a_password_quoted_across_the_cut_of_a_long_reply_shows_no_part_of_it(
+    fault_account, password, tls_context, code
+):
+    """Replies are cut to 300 characters where shown: the password is hidden before the cut, so that no
+    prefix of it is left at the end of the line, in --debug or in the error and the log (the connection
+    opened ahead is handed the password before it reads anything)."""
+    greeting = f"{code} {'x' * 290}{password} ESMTP"
+    server = tls_server(tls_context, password, always={"connect": greeting})
+    account = sent_account(fault_account, password, server)
+    result = account.run(*WITHDRAW_ARGS, "--debug")
+    assert result.returncode == (0 if code == "220" else 1), result.stderr
+    assert password[:6] not in result.stderr + result.stdout
+    assert password[:6] not in (account.log_dir / "sent.jsonl").read_text(encoding="utf-8")
+
+
 def test_debug_hides_the_password_a_greeting_quotes_also_when_the_send_goes_on(fault_account, password, tls_context):
     server = tls_server(tls_context, password, always={"connect": f"220 hello, {password} ESMTP"})
     account = sent_account(fault_account, password, server)
@@ -1108,3 +1126,14 @@ def test_bad_input_is_told_first_even_when_the_connection_opened_ahead_failed(fa
     assert result.returncode == 2, result.stderr
     assert "--to" in error_line(result) and "554" not in result.stderr
     assert nothing_went_out(account.server) and account.records() == []
+
+
+def test_check_hides_a_password_the_greeting_quotes(fault_account, password, tls_context):
+    """`check` reads the stored password before it connects (its keyring step still comes later), so a
+    refusal that quotes it, in the very first words, shows it hidden."""
+    server = tls_server(tls_context, password, always={"connect": f"554 5.7.1 no service for {password} today"})
+    account = sent_account(fault_account, password, server)
+    result = account.run("check")
+    assert result.returncode != 0
+    assert "no service for" in result.stdout + result.stderr
+    assert password not in result.stdout + result.stderr  # the scan after the test reads it too

@@ -1,10 +1,13 @@
 """Connecting ahead (#19): a send that goes out now opens its SMTP connection as soon as the settings are
 known, while this thread still imports, renders, checks and logs the message (jobmail.smtp.ahead).
 
-The caller gives the connection to the delivery (`send_now(..., ahead=...)`), which uses it for its first
-attempt, and closes it in any case when it is done (`close()`: QUIT, nothing sent, when the message never
-got that far: it failed its checks, was a refused duplicate, or the user stopped it). A dry run and a
-scheduled send do not connect ahead.
+The TCP connection starts at once; while it travels, this thread reads the password from the keyring
+(the thread is handed it, so that no reply is ever read without it hidden) and imports the SMTP client.
+The caller gives the connection to the delivery (`send_now(..., ahead=...)`), which uses it, and that
+password, for its first attempt, and closes it in any case when it is done (`close()`: QUIT, nothing sent,
+when the message never got that far: it failed its checks, was a refused duplicate, or the user stopped
+it). A dry run and a scheduled send do not connect ahead; nor does a send whose password the keyring
+cannot give now (the delivery asks again and records why).
 """
 
 from __future__ import annotations
@@ -13,14 +16,28 @@ from jobmail.settings import Settings
 from jobmail.smtp.ahead import Ahead
 
 
-def connect_ahead(settings: Settings) -> Ahead:
+def connect_ahead(settings: Settings) -> Ahead | None:
     """Start connecting to the account's SMTP server: the TCP connection at once, in a thread; the
-    greeting, TLS and EHLO once the SMTP client is imported, which this does meanwhile."""
+    greeting, TLS and EHLO once the password and the SMTP client are here, which this fetches meanwhile."""
     ahead = Ahead(settings)
     try:
+        secrets = _password(settings)
         from jobmail.smtp.client import connect  # ssl and smtplib: imported while the TCP connection is made
-    except BaseException:  # Ctrl-C in the middle of the import: the thread must not wait on for ever
+    except Exception:  # no password to be had: no connection ahead; the delivery tells why, and logs it
+        ahead.close()
+        return None
+    except BaseException:  # Ctrl-C at the keyring's prompt or in the import: no thread waits on for ever
         ahead.close()
         raise
-    ahead.go(connect)
+    ahead.go(connect, secrets)
     return ahead
+
+
+def _password(settings: Settings) -> list[str]:
+    """The stored password, for a send that logs in with one; an OAuth access token is fetched later,
+    new, by the delivery (a server cannot know it before it is sent)."""
+    if not settings.needs_password or settings.uses_oauth:
+        return []
+    from jobmail.auth.credentials import get_password  # the keyring: the delivery needs it anyway
+
+    return [get_password(settings.smtp_host, settings.smtp_username, settings.keyring_backend)]

@@ -167,12 +167,45 @@ def terminal_width() -> int | None:
         return None
 
 
+def _same(message: str) -> str:
+    return message
+
+
+def _plural(singular: str, plural: str, n: int) -> str:
+    return singular if n == 1 else plural
+
+
+def argparse_phrases_as_they_are() -> None:
+    """argparse asks gettext to translate each of its phrases ("usage: ", "options", "show this help message
+    and exit" ...), dozens per start, and gettext keeps no note of a catalog it did not find: every phrase
+    searches the locale folders again (2-7 ms of `--help`, with the import of locale). Where no catalog can
+    be found (the C or POSIX locale, or none installed: CPython ships none), argparse gets what gettext would
+    give it then, the phrase itself; where one is found, it is used as before."""
+    import argparse
+    import gettext
+
+    if getattr(argparse, "_", None) is _same:
+        return
+    names = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")  # gettext's order: the first one set decides
+    languages = next((value for value in map(os.environ.get, names) if value), "C")
+    none_to_find = all(lang.split(".")[0].split("@")[0] in ("C", "POSIX", "") for lang in languages.split(":"))
+    if not none_to_find:
+        domain = gettext.textdomain()
+        none_to_find = gettext.find(domain, gettext.bindtextdomain(domain)) is None
+    if none_to_find:
+        argparse._ = _same  # type: ignore[attr-defined]  # argparse's own names for gettext's functions
+        argparse.ngettext = _plural  # type: ignore[attr-defined]
+
+
 def parser_classes() -> tuple[
     type[argparse.ArgumentParser], type[argparse.HelpFormatter], type[argparse.HelpFormatter]
 ]:
     """argparse classes that size help text without importing shutil (argparse asks it for the terminal
-    size on every add_argument: 2 ms of every start). Returns (Parser, HelpFormatter, RawDescription)."""
+    size on every add_argument: 2 ms of every start). Returns (Parser, HelpFormatter, RawDescription).
+    argparse's phrases skip gettext where it has nothing to give (argparse_phrases_as_they_are)."""
     import argparse
+
+    argparse_phrases_as_they_are()
 
     width = (terminal_width() or 80) - 2
 

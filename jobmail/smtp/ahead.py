@@ -9,8 +9,9 @@ connection exactly as `jobmail.smtp.client.connect` does for any send, on that s
 nothing itself (two threads importing at once could meet in a circular import), but for the idna codec
 that an internationalised host name needs.
 
-Nothing about the message, and no password, goes on the wire from the thread; its --debug lines wait for
-`take()`, which knows the password to hide in them (a server may quote it in its greeting). The delivery
+Nothing about the message, and no password, goes on the wire from the thread. It reads no reply before
+`go()` hands it the password too (fetched by the caller while the TCP handshake travels), so that a server
+that quotes it, even in its greeting, has it hidden there as on any connection. The delivery
 `take()`s the session for its first attempt (a failure here is that attempt's failure, with the same
 stage and text); a message that never gets there (it fails its checks, it is a refused duplicate,
 Ctrl-C) is ended by `close()`, at once: QUIT on a session that is ready (its reply not waited for), and
@@ -42,6 +43,12 @@ Connect = Callable[..., "Session"]  # jobmail.smtp.client.connect
 # --reply-to-latest took its time) is not trusted to be open still: servers end idle sessions (RFC 5321
 # 4.5.3.2 asks for 5 minutes; some wait less). It is closed and a new one made, as part of the same attempt.
 IDLE_LIMIT = 20.0  # seconds
+
+# How long close() waits for a thread it has stopped to leave OpenSSL: a process must not exit while the
+# thread is inside it (OpenSSL's own clean-up at exit would free what the thread still uses: a crash). A
+# stopped handshake or read ends at once; loading the CA bundle takes some tens of ms. A thread still
+# making its TCP connection (no OpenSSL yet; it cannot be interrupted) is not waited for.
+STOP_WAIT = 2.0  # seconds
 
 
 def wire_name(host: str) -> str | bytes:
@@ -76,6 +83,7 @@ class Ahead:
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._connect: Connect | None = None
+        self.secrets: list[str] = []  # the password, when the caller knew it at go()
         self._tcp: socket.socket | Exception | None = None  # the TCP connection, or how making it failed
         self._wake: socket.socket | None = None  # a duplicate of it: shut down, it stops any read (TLS too)
         self._conn: smtplib.SMTP | None = None  # the SMTP connection being greeted
@@ -83,12 +91,15 @@ class Ahead:
         self._error: BaseException | None = None
         self._ready_at = 0.0
         self._state = "open"  # open -> taken | closed
+        self._in_tcp = True  # making the TCP connection (no OpenSSL yet)
         thread = threading.Thread(target=self._run, name="jobmail-connect", daemon=True)
         thread.start()
 
-    def go(self, connect: Connect) -> None:
-        """Greet and secure the connection with `connect` (jobmail.smtp.client.connect), in the thread."""
+    def go(self, connect: Connect, secrets: list[str] | None = None) -> None:
+        """Greet and secure the connection with `connect` (jobmail.smtp.client.connect), in the thread;
+        `secrets` (the password) never appear in a reply read on it."""
         self._connect = connect
+        self.secrets = list(secrets or [])
         self._go.set()
 
     def _run(self) -> None:
@@ -100,16 +111,21 @@ class Ahead:
                 except Exception as exc:  # raised again by connect(), at its tcp stage, for the same text
                     self._tcp = exc
                 else:
+                    try:
+                        wake: socket.socket | None = tcp.dup()
+                    except OSError:  # out of descriptors: close() then waits for the thread's own timeout
+                        wake = None
                     with self._lock:
-                        self._tcp, self._wake = tcp, tcp.dup()
+                        self._tcp, self._wake = tcp, wake
                         closed = self._state == "closed"
                     if closed:
-                        _shut(self._wake)
+                        _shut(wake)
+            self._in_tcp = False
             self._go.wait()
             connect = self._connect
             if connect is None or self._state == "closed":
                 return
-            session = connect(settings, opened=self._opened, sock=self._tcp)
+            session = connect(settings, secrets=self.secrets, opened=self._opened, sock=self._tcp)
         except BaseException as exc:  # kept for take(): never a thread's traceback on the terminal
             self._error = exc
         else:
@@ -129,15 +145,11 @@ class Ahead:
             self._done.set()
 
     def _opened(self, conn: smtplib.SMTP) -> None:
-        hold = getattr(conn, "hold_debug", None)
-        if callable(hold):
-            hold()  # its --debug lines wait for take(), which knows the password to hide in them
         self._conn = conn
 
     def take(self, secrets: list[str]) -> Session:
-        """The connection, greeted and secured; raises what connect() raised. `secrets` (the password, when
-        known) are hidden in every reply read from now on, as connect(secrets=...) hides them, and in the
-        --debug lines of what was said so far (the thread did not know them yet)."""
+        """The connection, greeted and secured; raises what connect() raised. `secrets` (an access token
+        fetched since) are hidden in every reply read from now on, as connect(secrets=...) hides them."""
         with self._lock:
             if self._state != "open":
                 raise RuntimeError("the connection opened ahead was already taken or closed")
@@ -152,21 +164,21 @@ class Ahead:
         except BaseException:  # Ctrl-C while it connects: stop it, nothing was sent
             self._stop()
             raise
-        conn = self._conn
-        for secret in secrets:
-            if conn is not None:
-                conn.hide(secret)  # type: ignore[attr-defined]  # jobmail.smtp.client's own connection
-        release = getattr(conn, "release_debug", None)
-        if callable(release):
-            release()
         if self._error is not None:
             raise self._error
         session, fresh = self._session, self._connect
-        assert session is not None and fresh is not None
-        if time.monotonic() - self._ready_at > IDLE_LIMIT:  # it waited too long to be trusted: a new one
+        if session is None or fresh is None:
+            raise RuntimeError("the connection opened ahead ended without a session or an error")
+        try:
+            for secret in secrets:
+                session.conn.hide(secret)  # type: ignore[attr-defined]  # jobmail.smtp.client's own connection
+            if time.monotonic() - self._ready_at > IDLE_LIMIT:  # it waited too long to be trusted: a new one
+                session.leave()
+                return fresh(self._settings, secrets=secrets)
+            session.conn.restart_deadline()  # type: ignore[attr-defined]  # the attempt starts now
+        except BaseException:  # Ctrl-C right here: the session is not left open behind the caller's back
             session.leave()
-            return fresh(self._settings, secrets=secrets)
-        session.conn.restart_deadline()  # type: ignore[attr-defined]  # the attempt starts now
+            raise
         return session
 
     def finished(self, timeout: float | None = None) -> bool:
@@ -190,6 +202,8 @@ class Ahead:
         if session is not None:
             session.leave()
         self._go.set()  # a thread still waiting for go() ends
+        if not self._in_tcp:
+            self._done.wait(STOP_WAIT)
 
 
 def _shut(sock: socket.socket | None) -> None:

@@ -141,7 +141,6 @@ class _SteppedSMTP(smtplib.SMTP):
     ):
         self.stage = "tcp"
         self._given = sock  # a TCP connection made ahead (jobmail.smtp.ahead), or how making it failed
-        self._held: list[str] | None = None  # --debug lines kept back (hold_debug)
         self._settings = settings
         self._implicit_tls = implicit_tls
         self._probe_greeting = implicit_tls is None  # asked once, on the greeting: see _greeting_line
@@ -159,23 +158,6 @@ class _SteppedSMTP(smtplib.SMTP):
         # The name TLS checks the certificate against (smtplib's __init__ sets it when it connects itself;
         # connect() is called apart here, to know the stage of a failure).
         self._host: str | bytes = wire_name(settings.smtp_host)
-
-    def hold_debug(self) -> None:
-        """Keep the --debug lines back until release_debug(): a connection opened ahead reads the greeting
-        before the password is known, so a server that quotes it there could not have it hidden yet."""
-        self._held = []
-
-    def release_debug(self) -> None:
-        """Write the lines kept back, with every secret known by now hidden; log directly from now on."""
-        held, self._held = self._held or [], None
-        for line in held:
-            logger.debug("%s", why.redact_all(line, self._user, self._secrets))
-
-    def _debug(self, text: str) -> None:
-        if self._held is not None:
-            self._held.append(text)
-        else:
-            logger.debug("%s", text)
 
     def restart_deadline(self) -> None:
         """The attempt's deadline counted from now (a connection opened ahead: its attempt starts when the
@@ -220,7 +202,7 @@ class _SteppedSMTP(smtplib.SMTP):
             self._asked = ""
         self._last_code = code
         if logger.isEnabledFor(logging.DEBUG):
-            self._debug(f"S: {code} " + "; ".join(line.decode("utf-8", "replace") for line in lines)[:300])
+            logger.debug("S: %d %s", code, "; ".join(line.decode("utf-8", "replace") for line in lines)[:300])
         return code, b"\n".join(lines)
 
     def _greeting_line(self, ends: float) -> bytes:
@@ -290,7 +272,7 @@ class _SteppedSMTP(smtplib.SMTP):
         else:
             said = _said(s, message=self._asked == "" and self.trips[-1:] == ["DATA"])
         if logger.isEnabledFor(logging.DEBUG):
-            self._debug("C: " + " | ".join(said))
+            logger.debug("C: %s", " | ".join(said))
         verbs = "+".join(dict.fromkeys(_verb(line) for line in said))  # MAIL+RCPT for a pipelined group
         self._asked = f"{self._asked}+{verbs}" if self._asked else verbs
         super().send(s)
@@ -443,7 +425,7 @@ def connect(
     sock = conn.sock
     tls = sock.version() if isinstance(sock, ssl.SSLSocket) else None
     session = Session(conn, tls, certificate_detail(sock))
-    conn._debug(f"connected to {settings.server}: {session.certificate or 'no TLS'}")
+    logger.debug("connected to %s: %s", settings.server, session.certificate or "no TLS")
     return session
 
 
@@ -761,12 +743,7 @@ def _attempt(
 ) -> Delivered:
     secrets = password.fetched if isinstance(password, _Remembered) else []
     if ahead is not None:
-        try:
-            session = ahead.take(secrets)
-        except SendError:
-            raise
-        except Exception as exc:  # anything else the thread met is told as connect() tells it
-            raise classify(exc, settings, stage="tcp") from None
+        session = ahead.take(secrets)
     else:
         session = connect(settings, secrets=secrets)
     conn = session.conn

@@ -173,7 +173,9 @@ class _Check:
             self.on_start("TLS")  # the handshake (ssl), or EHLO and STARTTLS; for `none`, EHLO
 
     def connect(self) -> client.Session | None:
-        """The connect and TLS steps; the open, greeted, encrypted session, or None after a failed step."""
+        """The connect and TLS steps; the open, greeted, encrypted session, or None after a failed step.
+        A stored password is read first, quietly (its own step comes later), so that a server that quotes
+        it, in its greeting even, has it hidden as a send has it."""
         settings = self.settings
         if settings.smtp_security != "none":
             try:
@@ -183,7 +185,7 @@ class _Check:
                 return None
         self.on_start(f"connect {settings.server}")
         try:
-            session = client.connect(settings, reached=self.reached)
+            session = client.connect(settings, reached=self.reached, secrets=self.known_password())
         except SendError as exc:
             if self.connected:
                 self.add(_error_step("tls", "TLS", exc, exc.exit_code))
@@ -230,6 +232,17 @@ class _Check:
             )
         self.add(Step("token", "sign-in", True, detail))
         return token
+
+    def known_password(self) -> list[str]:
+        """The stored password, if the keyring gives it without trouble; else nothing (the keyring step
+        says why, in its turn)."""
+        settings = self.settings
+        if not settings.needs_password or settings.uses_oauth:
+            return []
+        try:
+            return [credentials.get_password(settings.smtp_host, settings.smtp_username, settings.keyring_backend)]
+        except Exception:  # told by the keyring step
+            return []
 
     def stored_password(self) -> str | None:
         settings = self.settings
