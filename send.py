@@ -13,10 +13,10 @@ if __name__ == "__main__":
 
     interrupts.install()  # first: Ctrl-C stops it even during start-up, and even where it came in ignored
     try:
-        from jobmail.cli import main
+        from jobmail.cli import exiting, main
 
-        code = main()
+        exiting.install()  # the first atexit handler, so the last to run: the exit without the teardown
+        exiting.end(main())
     except KeyboardInterrupt as exc:  # stopped while starting, before a command could say anything
         print("\ninterrupted: nothing was sent", file=sys.stderr)
-        code = interrupts.exit_code(exc)
-    sys.exit(code)
+        sys.exit(interrupts.exit_code(exc))

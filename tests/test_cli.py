@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -203,3 +204,47 @@ def test_the_message_shown_is_never_rewritten_by_the_env_file_hints(make_account
     rule = "-" * 72
     stored = shown.split(rule)[1]
     assert odd in stored and "--env-file" not in stored, shown
+
+
+# A program that ends the way send.py does. Its module-level object says so when the interpreter tears the
+# module down (Python's own exit); an atexit handler registered after install() says it ran; a line left
+# in stdout's buffer must still arrive.
+ENDING = """
+import atexit, os, sys
+from jobmail.cli import exiting
+
+class TornDown:
+    def __del__(self):
+        os.write(2, b"torn down\\n")
+
+KEPT = TornDown()
+exiting.install()
+atexit.register(lambda: os.write(2, b"later handler ran\\n"))
+sys.stdout.write("buffered line")
+{end}
+"""
+BUFFERED = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered, as by default
+
+
+@pytest.mark.parametrize("end", ["exiting.end(3)", "sys.exit(3)", "exiting.end(True)"])
+def test_a_run_ends_with_its_code_and_its_output_without_the_teardown(end):
+    """exiting.end(code): every atexit handler runs and the buffered output arrives, with the exit code,
+    and the interpreter's teardown is skipped; any other way out is Python's own exit (the teardown runs)."""
+    program = ENDING.format(end=end)
+    argv = [sys.executable, "-c", program]
+    result = subprocess.run(argv, capture_output=True, text=True, cwd=PROJECT, env=BUFFERED, timeout=60)
+    assert result.returncode == (1 if "True" in end else 3)
+    assert result.stdout == "buffered line"
+    assert "later handler ran" in result.stderr
+    assert ("torn down" in result.stderr) == (end != "exiting.end(3)")
+
+
+def test_a_run_whose_stdout_reader_is_gone_keeps_pythons_own_exit():
+    """A flush that fails at the end (the reader closed the pipe) is left to Python's own exit."""
+    program = ENDING.format(end="exiting.end(0)")  # the buffered line is flushed only at the end
+    argv = [sys.executable, "-c", program]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=PROJECT, env=BUFFERED)
+    proc.stdout.close()  # type: ignore[union-attr]  # before the program can have written anything
+    _, err = proc.communicate(timeout=60)
+    assert b"torn down" in err  # the normal exit ran
+    assert proc.returncode == 120  # and says the output was lost, as Python does
