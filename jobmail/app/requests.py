@@ -10,6 +10,7 @@ import re
 
 from jobmail.addresses import at_test_domain, check_header_value, normalize_address, normalize_message_id
 from jobmail.errors import InputError
+from jobmail.message import REASON_CHOICES
 from jobmail.message.model import FLAG_VARIABLES, Envelope
 from jobmail.settings import Settings
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 else:
     from jobmail.frozen import Record
 
-REASON_CHOICES = ("another-offer", "personal", "role-fit", "career-change")
 FALSE_WORDS = ("", "0", "false", "no", "off", "n")
 # Names a template cannot use for a variable: Jinja2's own (`self` is the template itself, and the
 # parameter of its render()), and its literals.

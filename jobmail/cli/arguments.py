@@ -72,7 +72,7 @@ def add_message_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_variable_arguments(p: argparse.ArgumentParser) -> None:
     """The template's variables: --var KEY=VALUE and the named ones."""
-    from jobmail.app.requests import REASON_CHOICES
+    from jobmail.message import REASON_CHOICES
 
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="a template variable")
     p.add_argument("--interviewer", help="whom to greet (default: 'Dear Hiring Team')")
