@@ -1050,7 +1050,7 @@ def test_an_invisible_format_character_in_a_header_is_refused_and_nothing_sent(f
 def test_a_greeting_that_quotes_the_password_shows_it_nowhere(fault_account, password, tls_context, debug):
     """A server that learnt the password in an earlier session quotes it in its very first words: the
     refusal is shown and logged with it hidden (the fixture then finds it in no file or output), --debug
-    included, although the connection opened ahead reads that greeting before the password is known."""
+    included: the connection opened ahead reads no reply before it is handed the password."""
     server = tls_server(tls_context, password, always={"connect": f"554 5.7.1 no service for {password} today"})
     account = sent_account(fault_account, password, server)
     result = account.run(*WITHDRAW_ARGS, *debug)
@@ -1068,7 +1068,7 @@ def test_a_password_quoted_across_the_cut_of_a_long_reply_shows_no_part_of_it(
 ):
     """Replies are cut to 300 characters where shown: the password is hidden before the cut, so that no
     prefix of it is left at the end of the line, in --debug or in the error and the log (the connection
-    opened ahead is handed the password before it reads anything)."""
+    opened ahead reads no reply before it is handed the password)."""
     greeting = f"{code} {'x' * 290}{password} ESMTP"
     server = tls_server(tls_context, password, always={"connect": greeting})
     account = sent_account(fault_account, password, server)

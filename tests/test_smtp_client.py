@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from conftest import USERNAME
 from faultserver import FaultServer
@@ -264,6 +266,7 @@ def ahead_for(settings):
 
     ahead = Ahead(settings)
     ahead.go(client.connect)
+    ahead.give([])  # no password known ahead: the send's own is hidden as it logs in
     return ahead
 
 
@@ -275,6 +278,41 @@ def test_a_connection_opened_ahead_and_not_used_ends_with_quit_having_sent_nothi
         ahead.close()
         assert server.wait_for(lambda s: "QUIT" in s.commands), server.commands
         assert server.commands == ["EHLO", "STARTTLS", "EHLO", "QUIT"] and server.auth_attempts == []
+
+
+def test_a_connection_opened_ahead_reads_no_reply_before_it_is_given_the_password(
+    tls_context, ca_file, password, caplog
+):
+    """The thread may connect (and build its TLS context) before the keyring has answered, but it reads not
+    one reply before give(): a greeting that quotes the password is read with the password hidden."""
+    from jobmail.smtp.ahead import Ahead
+
+    greeting = f"220 hello, {password} ESMTP"
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), always={"connect": greeting}) as server:
+        settings = settings_for(server.port, "starttls", ca_file)
+        caplog.set_level(logging.DEBUG, logger="jobmail")
+        ahead = Ahead(settings)
+        ahead.go(client.connect)
+        assert server.wait_for(lambda s: s.connections == 1)
+        assert not ahead.finished(0.3) and server.commands == []  # the greeting is there, and not yet read
+        ahead.give([password])
+        assert ahead.finished(10) and ahead.password() == password
+        done = client.send(settings, lambda: password, USERNAME, [TO], MESSAGE, ahead=ahead)
+        assert done.attempts == 1 and server.connections == 1 and server.messages[0].data == MESSAGE
+    assert "S: 220 hello, [password hidden] ESMTP" in caplog.text and password not in caplog.text
+
+
+def test_a_connection_opened_ahead_and_closed_before_the_password_came_sends_nothing(tls_context, ca_file, password):
+    """The keyring failed, or Ctrl-C came at its prompt: close() ends the thread that waits for give()."""
+    from jobmail.smtp.ahead import Ahead
+
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password)) as server:
+        ahead = Ahead(settings_for(server.port, "starttls", ca_file, SMTP_TIMEOUT="60"))
+        ahead.go(client.connect)
+        assert server.wait_for(lambda s: s.connections == 1)
+        ahead.close()
+        assert ahead.finished(10), "the thread went on waiting for the password"
+        assert server.wait_for(lambda s: s.ended == 1) and server.commands == []
 
 
 def test_a_connection_opened_ahead_that_stalls_is_stopped_at_once_by_close(tls_context, ca_file, password):

@@ -1,8 +1,10 @@
 """Connecting ahead (#19): a send that goes out now opens its SMTP connection as soon as the settings are
 known, while this thread still imports, renders, checks and logs the message (jobmail.smtp.ahead).
 
-The TCP connection starts at once; while it travels, this thread reads the password from the keyring
-(the thread is handed it, so that no reply is ever read without it hidden) and imports the SMTP client.
+The TCP connection starts at once; while it travels, this thread imports the SMTP client and hands it to
+the connection's thread (which builds the TLS context meanwhile), then reads the password from the
+keyring and hands that over too (the thread reads no reply before, so that none is ever read without it
+hidden).
 The caller gives the connection to the delivery (`send_now(..., ahead=...)`), which uses it, and that
 password, for its first attempt, and closes it in any case when it is done (`close()`: QUIT, nothing sent,
 when the message never got that far: it failed its checks, was a refused duplicate, or the user stopped
@@ -17,19 +19,22 @@ from jobmail.smtp.ahead import Ahead
 
 
 def connect_ahead(settings: Settings) -> Ahead | None:
-    """Start connecting to the account's SMTP server: the TCP connection at once, in a thread; the
-    greeting, TLS and EHLO once the password and the SMTP client are here, which this fetches meanwhile."""
+    """Start connecting to the account's SMTP server: the TCP connection at once, in a thread; the TLS
+    context once the SMTP client is imported here; the greeting, TLS and EHLO once the password, which this
+    reads from the keyring meanwhile, is known."""
     ahead = Ahead(settings)
     try:
-        secrets = _password(settings)
         from jobmail.smtp.client import connect  # ssl and smtplib: imported while the TCP connection is made
+
+        ahead.go(connect)
+        secrets = _password(settings)
     except Exception:  # no password to be had: no connection ahead; the delivery tells why, and logs it
         ahead.close()
         return None
     except BaseException:  # Ctrl-C at the keyring's prompt or in the import: no thread waits on for ever
         ahead.close()
         raise
-    ahead.go(connect, secrets)
+    ahead.give(secrets)
     return ahead
 
 

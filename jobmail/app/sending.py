@@ -278,8 +278,8 @@ def deliver(
     Ctrl-C before the message data went out writes `failed`, or nothing at all with
     keep_queued_on_interrupt (the outbox: the message stays queued for the next run).
     """
-    if password is None and ahead is not None and ahead.secrets:  # read from the keyring while it connected
-        known = ahead.secrets[0]
+    known = ahead.password() if password is None and ahead is not None else None
+    if known is not None:  # read from the keyring while it connected
         password = lambda: known  # noqa: E731
     delivery = _Delivery(settings, log, message_id, record, on_event, keep_queued_on_interrupt)
     return delivery.run(data, password or password_provider(settings), sleep, ahead)

@@ -4,14 +4,16 @@ prepared, so that a send over a real link waits for the network once, not after 
 Over a link of 20-150 ms most of a send's wait is the TCP handshake, the greeting, EHLO, STARTTLS, the TLS
 handshake and EHLO again, and none of them needs the message. `Ahead(settings)` starts a thread that opens
 the TCP connection at once (name look-up included); while it travels, the caller imports the SMTP client
-(ssl, smtplib) and hands over its `connect` with `go()`: the thread then greets and secures the
-connection exactly as `jobmail.smtp.client.connect` does for any send, on that socket. The thread imports
-nothing itself (two threads importing at once could meet in a circular import), but for the idna codec
-that an internationalised host name needs.
+(ssl, smtplib) and hands over its `connect` with `go()`: the thread then builds the TLS context (the
+system's CAs: some 30 ms), and greets and secures the connection exactly as
+`jobmail.smtp.client.connect` does for any send, on that socket. The thread imports nothing itself (two
+threads importing at once could meet in a circular import), but for the idna codec that an
+internationalised host name needs.
 
 Nothing about the message, and no password, goes on the wire from the thread. It reads no reply before
-`go()` hands it the password too (fetched by the caller while the TCP handshake travels), so that a server
-that quotes it, even in its greeting, has it hidden there as on any connection. The delivery
+`give()` hands it the password (read from the keyring by the caller meanwhile; an implicit-TLS handshake
+needs none and goes on), so that a server that quotes it, even in its greeting, has it hidden there as on
+any connection. The delivery
 `take()`s the session for its first attempt (a failure here is that attempt's failure, with the same
 stage and text); a message that never gets there (it fails its checks, it is a refused duplicate,
 Ctrl-C) is ended by `close()`, at once: QUIT on a session that is ready (its reply not waited for), and
@@ -80,10 +82,11 @@ class Ahead:
         self._settings = settings
         self._loopback = loopback_addresses(settings.smtp_host) if settings.smtp_security == "none" else None
         self._go = threading.Event()
+        self._given = threading.Event()  # the secrets are known: the thread may read replies
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._connect: Connect | None = None
-        self.secrets: list[str] = []  # the password, when the caller knew it at go()
+        self._secrets: list[str] = []  # the password, when the caller read it (give())
         self._tcp: socket.socket | Exception | None = None  # the TCP connection, or how making it failed
         self._wake: socket.socket | None = None  # a duplicate of it: shut down, it stops any read (TLS too)
         self._conn: smtplib.SMTP | None = None  # the SMTP connection being greeted
@@ -95,12 +98,28 @@ class Ahead:
         thread = threading.Thread(target=self._run, name="jobmail-connect", daemon=True)
         thread.start()
 
-    def go(self, connect: Connect, secrets: list[str] | None = None) -> None:
-        """Greet and secure the connection with `connect` (jobmail.smtp.client.connect), in the thread;
-        `secrets` (the password) never appear in a reply read on it."""
+    def go(self, connect: Connect) -> None:
+        """Greet and secure the connection with `connect` (jobmail.smtp.client.connect), in the thread,
+        once `give()` has said what to hide in its replies."""
         self._connect = connect
-        self.secrets = list(secrets or [])
         self._go.set()
+
+    def give(self, secrets: list[str]) -> None:
+        """`secrets` (the password; none for OAuth, whose token is fetched later) never appear in a reply
+        read on the connection: the thread reads none before this."""
+        self._secrets = list(secrets)
+        self._given.set()
+
+    def password(self) -> str | None:
+        """The password given (the caller read it from the keyring while this connected), if any."""
+        return self._secrets[0] if self._secrets else None
+
+    def _wait_secrets(self) -> list[str]:
+        """For the connection, before it reads its first reply (in the thread)."""
+        self._given.wait()
+        if self._state == "closed":
+            raise OSError("the connection opened ahead was closed")
+        return self._secrets
 
     def _run(self) -> None:
         settings = self._settings
@@ -125,7 +144,7 @@ class Ahead:
             connect = self._connect
             if connect is None or self._state == "closed":
                 return
-            session = connect(settings, secrets=self.secrets, opened=self._opened, sock=self._tcp)
+            session = connect(settings, pending=self._wait_secrets, opened=self._opened, sock=self._tcp)
         except BaseException as exc:  # kept for take(): never a thread's traceback on the terminal
             self._error = exc
         else:
@@ -154,6 +173,8 @@ class Ahead:
             if self._state != "open":
                 raise RuntimeError("the connection opened ahead was already taken or closed")
             self._state = "taken"
+        if not self._given.is_set():  # never told (a caller that gave no password): what is known now
+            self.give(secrets)
         if not self._go.is_set():  # never handed over (a caller that did not import the client): do it now
             from jobmail.smtp.client import connect
 
@@ -201,7 +222,8 @@ class Ahead:
                 _shut(self._wake)  # wakes the thread in any read: the greeting, the TLS handshake, EHLO
         if session is not None:
             session.leave()
-        self._go.set()  # a thread still waiting for go() ends
+        self._go.set()  # a thread still waiting for go() or give() ends
+        self._given.set()
         if not self._in_tcp:
             self._done.wait(STOP_WAIT)
 

@@ -138,8 +138,10 @@ class _SteppedSMTP(smtplib.SMTP):
         reached: Callable[[str], None],
         secrets: list[str] | None = None,
         sock: socket.socket | Exception | None = None,
+        pending: Callable[[], list[str]] | None = None,
     ):
         self.stage = "tcp"
+        self._pending = pending  # the secrets still to come, waited for before the first reply is read
         self._given = sock  # a TCP connection made ahead (jobmail.smtp.ahead), or how making it failed
         self._settings = settings
         self._implicit_tls = implicit_tls
@@ -170,6 +172,10 @@ class _SteppedSMTP(smtplib.SMTP):
             self._secrets.append(secret)
 
     def getreply(self) -> tuple[int, bytes]:  # smtplib's own reader, replaced: bounded, and redacted
+        if self._pending is not None:  # a connection opened ahead: not one reply read without the secrets
+            pending, self._pending = self._pending, None
+            for secret in pending():
+                self.hide(secret)
         ends = min(time.monotonic() + self.timeout, self._deadline)
         lines: list[bytes] = []
         size = 0
@@ -383,12 +389,14 @@ def connect(
     secrets: list[str] | None = None,
     opened: Callable[[smtplib.SMTP], None] | None = None,
     sock: socket.socket | Exception | None = None,
+    pending: Callable[[], list[str]] | None = None,
 ) -> Session:
     """Connect, greet, and secure the connection as SMTP_SECURITY says: tcp, then (implicit) tls, greeting,
     ehlo, then (STARTTLS) tls and ehlo again. `reached(stage)` is told each stage as it completes.
     `secrets` (the passwords or tokens known so far) never appear in a reply read on this connection.
     `opened(conn)` is given the connection before it connects, and `sock` is its TCP connection, already
-    made, or what making it raised (jobmail.smtp.ahead: a connection made in a thread).
+    made, or what making it raised (jobmail.smtp.ahead: a connection made in a thread); `pending()` gives
+    the secrets still to come, and is waited for before the first reply is read.
 
     Raises a SendError (a `Failed`, whose `.stage` says where it failed) that says what to do.
     """
@@ -397,7 +405,7 @@ def connect(
     if security == "none" and not is_loopback(settings.smtp_host):  # checked again here: a name may change
         raise why.not_loopback(settings).error("tcp")
     context = ssl_context(settings) if security != "none" else None
-    conn = _SteppedSMTP(settings, context if security == "ssl" else None, reached, secrets, sock)
+    conn = _SteppedSMTP(settings, context if security == "ssl" else None, reached, secrets, sock, pending)
     if opened is not None:
         opened(conn)
     try:
