@@ -162,20 +162,15 @@ class FaultServer:
             self._threads.append(thread)
 
     def _serve(self, sock: socket.socket, faults: dict[str, str], number: int) -> None:
+        connection = None
         try:
-            sock.settimeout(30)  # the server may be stopping already: then the socket is closed
-        except OSError:
-            with self._changed:
-                self.ended += 1
-            self._notify()
-            return
-        connection = _Connection(self, sock, faults, number)
-        try:
+            sock.settimeout(30)  # the server may be stopping already: then the socket is closed (OSError)
+            connection = _Connection(self, sock, faults, number)
             connection.run()
         except (_Closed, OSError, ValueError):
             pass
         finally:
-            connection.close()
+            (connection or sock).close()
             with self._changed:
                 self.ended += 1
             self._notify()

@@ -151,7 +151,7 @@ class _SteppedSMTP(smtplib.SMTP):
         self._user = settings.smtp_username
         self._secrets: list[str] = list(secrets or [])
         self._deadline = time.monotonic() + settings.smtp_timeout * ATTEMPT_TIMEOUTS
-        self.trips: list[str] = []  # each wait for the server, in order: "greeting", "EHLO", "MAIL+RCPT" ...
+        self.trips: list[str] = []  # --debug: each wait for the server, in order: "greeting", "EHLO", "MAIL+RCPT" ...
         self._asked = ""  # what was sent and not yet answered (the next round trip's name)
         self._last_code = 0
         self._unread = b""  # bytes received past the last reply line (pipelined replies)
@@ -273,15 +273,19 @@ class _SteppedSMTP(smtplib.SMTP):
 
     def send(self, s: ReadableBuffer | str) -> None:  # every command and the message data: within the attempt
         self._set_timeout(whole_attempt=True)
+        if logger.isEnabledFor(logging.DEBUG):
+            self._show(s)
+        super().send(s)
+
+    def _show(self, s: ReadableBuffer | str) -> None:
+        """--debug: the line of what goes out, and the name of the round trip it starts (or joins)."""
         if self._last_code == 334:  # an answer to a SASL challenge: a password, or the base64 of one
             said = ["[hidden]"]
         else:
             said = _said(s, message=self._asked == "" and self.trips[-1:] == ["DATA"])
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("C: %s", " | ".join(said))
+        logger.debug("C: %s", " | ".join(said))
         verbs = "+".join(dict.fromkeys(_verb(line) for line in said))  # MAIL+RCPT for a pipelined group
         self._asked = f"{self._asked}+{verbs}" if self._asked else verbs
-        super().send(s)
 
     def starttls(self, *, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:  # type: ignore[override]
         reply = super().starttls(context=context)
