@@ -16,7 +16,8 @@ if __name__ == "__main__":
         from jobmail.cli import exiting, main
 
         exiting.install()  # the first atexit handler, so the last to run: the exit without the teardown
-        exiting.end(main())
+        code = main()
     except KeyboardInterrupt as exc:  # stopped while starting, before a command could say anything
         print("\ninterrupted: nothing was sent", file=sys.stderr)
         sys.exit(interrupts.exit_code(exc))
+    exiting.end(code)

@@ -170,7 +170,8 @@ class FaultServer:
         except (_Closed, OSError, ValueError):
             pass
         finally:
-            (connection or sock).close()
+            with contextlib.suppress(OSError):
+                (connection or sock).close()
             with self._changed:
                 self.ended += 1
             self._notify()

@@ -248,3 +248,27 @@ def test_a_run_whose_stdout_reader_is_gone_keeps_pythons_own_exit():
     _, err = proc.communicate(timeout=60)
     assert b"torn down" in err  # the normal exit ran
     assert proc.returncode == 120  # and says the output was lost, as Python does
+
+
+def test_send_py_ends_without_the_teardown(tmp_path):
+    """send.py itself takes that way out: here a command that returns its code (2: no such .env)."""
+    program = f"""
+import os, runpy, sys
+class TornDown:
+    def __del__(self):
+        os.write(2, b"torn down\\n")
+KEPT = TornDown()
+sys.path.insert(0, {str(PROJECT)!r})
+sys.argv = [{str(SEND_PY)!r}, "log", "--env-file", {str(tmp_path / "missing.env")!r}]
+runpy.run_path({str(SEND_PY)!r}, run_name="__main__")
+"""
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2 and "missing.env" in result.stderr, result.stderr
+    assert "torn down" not in result.stderr
+
+
+def test_nothing_send_py_imports_before_the_end_handler_registers_one_of_its_own():
+    """The end handler must be the first registered (it runs last): an earlier one would never run."""
+    program = "import atexit, jobmail.interrupts, jobmail.cli.exiting; print(atexit._ncallbacks())"
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=PROJECT, timeout=60)
+    assert result.stdout.strip() == "0", result.stderr

@@ -315,6 +315,58 @@ def test_a_connection_opened_ahead_and_closed_before_the_password_came_sends_not
         assert server.wait_for(lambda s: s.ended == 1) and server.commands == []
 
 
+def test_a_long_wait_for_the_keyring_does_not_use_up_the_attempt(tls_context, ca_file, password, monkeypatch):
+    """The attempt's time limit (ATTEMPT_TIMEOUTS x SMTP_TIMEOUT) counts the server's time, not the
+    keyring's: the thread that waited for the password longer than that still greets and sends."""
+    from jobmail.smtp.ahead import Ahead
+
+    monkeypatch.setattr(client, "ATTEMPT_TIMEOUTS", 1)  # an attempt of SMTP_TIMEOUT (2 s) in all
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password)) as server:
+        settings = settings_for(server.port, "starttls", ca_file, SMTP_TIMEOUT="2")
+        ahead = Ahead(settings)
+        ahead.go(client.connect)
+        assert not ahead.finished(2.5)  # the keyring's prompt, longer than the attempt
+        ahead.give([password])
+        done = client.send(settings, lambda: password, USERNAME, [TO], MESSAGE, ahead=ahead)
+        assert done.attempts == 1 and server.connections == 1 and server.messages[0].data == MESSAGE
+
+
+def test_a_connection_that_waited_too_long_for_the_password_is_replaced(tls_context, ca_file, password, monkeypatch):
+    """Longer than PASSWORD_WAIT_LIMIT without an answer to its greeting (a keyring that asked to be unlocked), the
+    connection may be closed by the server already: it is ended unused, and the same attempt connects anew."""
+    from jobmail.smtp import ahead as early
+
+    monkeypatch.setattr(early, "PASSWORD_WAIT_LIMIT", -1.0)  # every wait is too long
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password)) as server:
+        settings = settings_for(server.port, "starttls", ca_file)
+        ahead = early.Ahead(settings)
+        ahead.go(client.connect)
+        ahead.give([password])
+        assert ahead.finished(10)
+        assert server.wait_for(lambda s: s.ended == 1) and server.commands == []  # not a word on it
+        done = client.send(settings, lambda: password, USERNAME, [TO], MESSAGE, ahead=ahead)
+        assert done.attempts == 1 and server.connections == 2 and len(server.messages) == 1
+
+
+def test_a_connection_opened_ahead_and_taken_before_any_password_is_hidden_what_take_knows(
+    tls_context, ca_file, password, caplog
+):
+    """A caller that never called give() (no password known ahead): take() gives what it knows, and the
+    thread reads the greeting only then, with it hidden."""
+    from jobmail.smtp.ahead import Ahead
+
+    greeting = f"220 hello, {password} ESMTP"
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), always={"connect": greeting}) as server:
+        settings = settings_for(server.port, "starttls", ca_file)
+        caplog.set_level(logging.DEBUG, logger="jobmail")
+        ahead = Ahead(settings)
+        ahead.go(client.connect)
+        session = ahead.take([password])
+        assert server.commands == ["EHLO", "STARTTLS", "EHLO"]
+        session.leave()
+    assert "S: 220 hello, [password hidden] ESMTP" in caplog.text and password not in caplog.text
+
+
 def test_a_connection_opened_ahead_that_stalls_is_stopped_at_once_by_close(tls_context, ca_file, password):
     with FaultServer(tls=tls_context, credentials=(USERNAME, password), always={"connect": "stall"}) as server:
         ahead = ahead_for(settings_for(server.port, "starttls", ca_file, SMTP_TIMEOUT="60"))
@@ -363,8 +415,8 @@ def test_a_connection_that_failed_ahead_for_good_is_told_as_the_send_tells_it(tl
 
 
 def test_a_connection_opened_ahead_and_left_idle_too_long_is_replaced(tls_context, ca_file, password, monkeypatch):
-    """Ready, then unused for longer than IDLE_LIMIT (the keyring asked to be unlocked, say): servers end
-    idle sessions, so it is closed with QUIT and the same attempt connects anew."""
+    """Ready, then unused for longer than IDLE_LIMIT (an IMAP search for --reply-to-latest, say): servers
+    end idle sessions, so it is closed with QUIT and the same attempt connects anew."""
     from jobmail.smtp import ahead as early
 
     monkeypatch.setattr(early, "IDLE_LIMIT", 0.0)

@@ -20,8 +20,8 @@ from jobmail.smtp.ahead import Ahead
 
 def connect_ahead(settings: Settings) -> Ahead | None:
     """Start connecting to the account's SMTP server: the TCP connection at once, in a thread; the TLS
-    context once the SMTP client is imported here; the greeting, TLS and EHLO once the password, which this
-    reads from the keyring meanwhile, is known."""
+    context (and an implicit-TLS handshake) once the SMTP client is imported here; the greeting, STARTTLS
+    and EHLO once the password, which this reads from the keyring meanwhile, is known."""
     ahead = Ahead(settings)
     try:
         from jobmail.smtp.client import connect  # ssl and smtplib: imported while the TCP connection is made

@@ -41,10 +41,12 @@ if TYPE_CHECKING:
 
 Connect = Callable[..., "Session"]  # jobmail.smtp.client.connect
 
-# A connection ready and unused for longer than this (the keyring asked to be unlocked, an IMAP search for
-# --reply-to-latest took its time) is not trusted to be open still: servers end idle sessions (RFC 5321
-# 4.5.3.2 asks for 5 minutes; some wait less). It is closed and a new one made, as part of the same attempt.
+# A connection ready and unused for longer than this (an IMAP search for --reply-to-latest took its time),
+# or whose greeting waited as long for the password to come (the keyring asked to be unlocked), is not
+# trusted to be open still: servers end idle sessions (RFC 5321 4.5.3.2 asks for 5 minutes; some wait
+# less). It is closed and a new one made, as part of the same attempt.
 IDLE_LIMIT = 20.0  # seconds
+PASSWORD_WAIT_LIMIT = 20.0  # seconds
 
 # How long close() waits for a thread it has stopped to leave OpenSSL: a process must not exit while the
 # thread is inside it (OpenSSL's own clean-up at exit would free what the thread still uses: a crash). A
@@ -95,6 +97,7 @@ class Ahead:
         self._ready_at = 0.0
         self._state = "open"  # open -> taken | closed
         self._in_tcp = True  # making the TCP connection (no OpenSSL yet)
+        self._stale = False  # it waited for the password too long: ended unused, take() makes a new one
         thread = threading.Thread(target=self._run, name="jobmail-connect", daemon=True)
         thread.start()
 
@@ -116,9 +119,13 @@ class Ahead:
 
     def _wait_secrets(self) -> list[str]:
         """For the connection, before it reads its first reply (in the thread)."""
+        waiting = time.monotonic()
         self._given.wait()
         if self._state == "closed":
             raise OSError("the connection opened ahead was closed")
+        if time.monotonic() - waiting > PASSWORD_WAIT_LIMIT:  # the server may have given up: take() makes a new one
+            self._stale = True
+            raise OSError("the connection opened ahead waited too long for the password")
         return self._secrets
 
     def _run(self) -> None:
@@ -185,6 +192,8 @@ class Ahead:
         except BaseException:  # Ctrl-C while it connects: stop it, nothing was sent
             self._stop()
             raise
+        if self._stale and self._connect is not None:  # never used: connect anew, as part of the same attempt
+            return self._connect(self._settings, secrets=secrets)
         if self._error is not None:
             raise self._error
         session, fresh = self._session, self._connect
@@ -208,7 +217,7 @@ class Ahead:
 
     def close(self) -> None:
         """End a connection that was not taken: QUIT when it is ready (its reply not waited for), else stop
-        it where it is. Returns at once."""
+        it where it is, and wait (STOP_WAIT at most) for the thread to leave OpenSSL."""
         with self._lock:
             if self._state != "open":
                 return

@@ -176,6 +176,7 @@ class _SteppedSMTP(smtplib.SMTP):
             pending, self._pending = self._pending, None
             for secret in pending():
                 self.hide(secret)
+            self.restart_deadline()  # the wait for the keyring is not the server's time
         ends = min(time.monotonic() + self.timeout, self._deadline)
         lines: list[bytes] = []
         size = 0
@@ -790,7 +791,7 @@ def _attempt(
             raise why.lost_after_data(settings, why.no_answer_detail(exc)) from None
         raise classify(exc, settings, stage=stage) from None
     delivered = Delivered(code, reply_text(reply), settings.server, session.tls, attempt)
-    if isinstance(conn, _SteppedSMTP):
+    if isinstance(conn, _SteppedSMTP) and logger.isEnabledFor(logging.DEBUG):
         logger.debug("round trips: %s; the reply to QUIT not awaited", trips_line(conn.trips))
     try:
         _leave(conn)
