@@ -280,11 +280,13 @@ def test_a_connection_opened_ahead_and_not_used_ends_with_quit_having_sent_nothi
         assert server.commands == ["EHLO", "STARTTLS", "EHLO", "QUIT"] and server.auth_attempts == []
 
 
-def test_a_connection_opened_ahead_reads_no_reply_before_it_is_given_the_password(
-    tls_context, ca_file, password, caplog
+@pytest.mark.parametrize("told_by", ["give", "take"])
+def test_a_connection_opened_ahead_reads_no_reply_before_it_knows_the_password(
+    tls_context, ca_file, password, caplog, told_by
 ):
     """The thread may connect (and build its TLS context) before the keyring has answered, but it reads not
-    one reply before give(): a greeting that quotes the password is read with the password hidden."""
+    one reply before give() (or, for a caller that never gave one, take()) says what to hide: a greeting
+    that quotes the password is read with the password hidden."""
     from jobmail.smtp.ahead import Ahead
 
     greeting = f"220 hello, {password} ESMTP"
@@ -295,10 +297,14 @@ def test_a_connection_opened_ahead_reads_no_reply_before_it_is_given_the_passwor
         ahead.go(client.connect)
         assert server.wait_for(lambda s: s.connections == 1)
         assert not ahead.finished(0.3) and server.commands == []  # the greeting is there, and not yet read
-        ahead.give([password])
-        assert ahead.finished(10) and ahead.password() == password
-        done = client.send(settings, lambda: password, USERNAME, [TO], MESSAGE, ahead=ahead)
-        assert done.attempts == 1 and server.connections == 1 and server.messages[0].data == MESSAGE
+        if told_by == "give":
+            ahead.give([password])
+            assert ahead.finished(10) and ahead.password() == password
+            done = client.send(settings, lambda: password, USERNAME, [TO], MESSAGE, ahead=ahead)
+            assert done.attempts == 1 and server.connections == 1 and server.messages[0].data == MESSAGE
+        else:
+            ahead.take([password]).leave()
+            assert server.commands[:3] == ["EHLO", "STARTTLS", "EHLO"]
     assert "S: 220 hello, [password hidden] ESMTP" in caplog.text and password not in caplog.text
 
 
@@ -346,25 +352,6 @@ def test_a_connection_that_waited_too_long_for_the_password_is_replaced(tls_cont
         assert server.wait_for(lambda s: s.ended == 1) and server.commands == []  # not a word on it
         done = client.send(settings, lambda: password, USERNAME, [TO], MESSAGE, ahead=ahead)
         assert done.attempts == 1 and server.connections == 2 and len(server.messages) == 1
-
-
-def test_a_connection_opened_ahead_and_taken_before_any_password_is_hidden_what_take_knows(
-    tls_context, ca_file, password, caplog
-):
-    """A caller that never called give() (no password known ahead): take() gives what it knows, and the
-    thread reads the greeting only then, with it hidden."""
-    from jobmail.smtp.ahead import Ahead
-
-    greeting = f"220 hello, {password} ESMTP"
-    with FaultServer(tls=tls_context, credentials=(USERNAME, password), always={"connect": greeting}) as server:
-        settings = settings_for(server.port, "starttls", ca_file)
-        caplog.set_level(logging.DEBUG, logger="jobmail")
-        ahead = Ahead(settings)
-        ahead.go(client.connect)
-        session = ahead.take([password])
-        assert server.commands == ["EHLO", "STARTTLS", "EHLO"]
-        session.leave()
-    assert "S: 220 hello, [password hidden] ESMTP" in caplog.text and password not in caplog.text
 
 
 def test_a_connection_opened_ahead_that_stalls_is_stopped_at_once_by_close(tls_context, ca_file, password):
