@@ -337,14 +337,18 @@ def test_a_long_wait_for_the_keyring_does_not_use_up_the_attempt(tls_context, ca
         assert done.attempts == 1 and server.connections == 1 and server.messages[0].data == MESSAGE
 
 
-def test_a_connection_that_waited_too_long_for_the_password_is_replaced(tls_context, ca_file, password, monkeypatch):
+def test_a_connection_that_waited_too_long_for_the_password_is_replaced(
+    tls_context, ca_file, password, monkeypatch, caplog
+):
     """Longer than PASSWORD_WAIT_LIMIT without an answer to its greeting (a keyring that asked to be unlocked), the
     connection may be closed by the server already: it is ended unused, and the same attempt connects anew."""
     from jobmail.smtp import ahead as early
 
     monkeypatch.setattr(early, "PASSWORD_WAIT_LIMIT", -1.0)  # every wait is too long
-    with FaultServer(tls=tls_context, credentials=(USERNAME, password)) as server:
+    greeting = f"220 hello, {password} ESMTP"  # the new connection hides the password given too
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), always={"connect": greeting}) as server:
         settings = settings_for(server.port, "starttls", ca_file)
+        caplog.set_level(logging.DEBUG, logger="jobmail")
         ahead = early.Ahead(settings)
         ahead.go(client.connect)
         ahead.give([password])
@@ -352,6 +356,7 @@ def test_a_connection_that_waited_too_long_for_the_password_is_replaced(tls_cont
         assert server.wait_for(lambda s: s.ended == 1) and server.commands == []  # not a word on it
         done = client.send(settings, lambda: password, USERNAME, [TO], MESSAGE, ahead=ahead)
         assert done.attempts == 1 and server.connections == 2 and len(server.messages) == 1
+    assert "S: 220 hello, [password hidden] ESMTP" in caplog.text and password not in caplog.text
 
 
 def test_a_connection_opened_ahead_that_stalls_is_stopped_at_once_by_close(tls_context, ca_file, password):

@@ -192,8 +192,9 @@ class Ahead:
         except BaseException:  # Ctrl-C while it connects: stop it, nothing was sent
             self._stop()
             raise
+        known = [*self._secrets, *secrets]  # a new connection hides the password given, as this one does
         if self._stale and self._connect is not None:  # never used: connect anew, as part of the same attempt
-            return self._connect(self._settings, secrets=secrets)
+            return self._connect(self._settings, secrets=known)
         if self._error is not None:
             raise self._error
         session, fresh = self._session, self._connect
@@ -204,7 +205,7 @@ class Ahead:
                 session.conn.hide(secret)  # type: ignore[attr-defined]  # jobmail.smtp.client's own connection
             if time.monotonic() - self._ready_at > IDLE_LIMIT:  # it waited too long to be trusted: a new one
                 session.leave()
-                return fresh(self._settings, secrets=secrets)
+                return fresh(self._settings, secrets=known)
             session.conn.restart_deadline()  # type: ignore[attr-defined]  # the attempt starts now
         except BaseException:  # Ctrl-C right here: the session is not left open behind the caller's back
             session.leave()
