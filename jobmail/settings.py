@@ -388,6 +388,20 @@ def _refuse_passwords_in_environment(environ) -> None:
             raise ConfigError(f"{name} is set in the environment: ", *PASSWORD_FIX, " from the environment")
 
 
+def _encodable(host: str) -> bool:
+    """Whether the resolver and TLS can be given `host`: every dot-separated part 1-63 characters long
+    (a final dot aside), once an internationalised name is encoded as Python's socket encodes it (IDNA;
+    that codec is loaded only for such a name). Anything else fails on every attempt, retried in vain."""
+    if not host.isascii():
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            return False
+        return True
+    labels = (host[:-1] if host.endswith(".") else host).split(".")
+    return all(0 < len(label) <= 63 for label in labels)
+
+
 def _server(values: dict[str, str], prefix: str, ports: dict[str, int]) -> tuple[str, str, int]:
     """PREFIX_SECURITY, PREFIX_HOST and PREFIX_PORT (SMTP or IMAP), checked alike: `none` only where the
     host resolves to loopback addresses only."""
@@ -400,7 +414,7 @@ def _server(values: dict[str, str], prefix: str, ports: dict[str, int]) -> tuple
             key=key,
         )
     host = values[f"{prefix}_HOST"].strip()
-    if host and (any(ch.isspace() for ch in host) or "/" in host):
+    if host and (any(ch.isspace() for ch in host) or "/" in host or not _encodable(host)):
         raise ConfigError(
             f"{prefix}_HOST={host!r} is not a host name: write it like {prefix.lower()}.example.com",
             key=f"{prefix}_HOST",

@@ -1086,12 +1086,13 @@ def test_debug_hides_the_password_a_greeting_quotes_also_when_the_send_goes_on(f
     assert "S: 220 hello, [password hidden] ESMTP" in result.stderr  # and nowhere in clear (the scan)
 
 
-def test_a_host_name_that_cannot_be_encoded_is_one_line_not_a_traceback(fault_account, password):
-    account = sent_account(fault_account, password, SMTP_HOST="bü..example.com")
+def test_a_host_name_that_cannot_be_encoded_is_a_config_error_not_a_retried_failure(fault_account):
+    account = fault_account(SMTP_HOST="bü..example.com")  # no password can be stored for it either
     result = account.run(*WITHDRAW_ARGS)
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr and "bü..example.com" in error_line(result)
-    assert account.statuses()[-1] == "failed"
+    assert result.returncode == 2, result.stderr
+    line = error_line(result)
+    assert "Traceback" not in result.stderr and "SMTP_HOST='bü..example.com' is not a host name" in line
+    assert account.statuses() == []  # refused before anything was stored or sent
 
 
 # -- the wire, as --debug shows it (#19) -----------------------------------------------------------------

@@ -279,6 +279,31 @@ def test_none_is_refused_for_a_name_that_does_not_resolve_to_loopback(tmp_path):
     assert caught.value.key == "SMTP_SECURITY"
 
 
+@pytest.mark.parametrize(
+    ("host", "fine"),
+    [
+        ("smtp.example.com", True),
+        ("smtp.example.com.", True),  # a fully qualified name's final dot
+        ("bücher.example", True),  # internationalised: xn--bcher-kva.example on the wire
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("smtp..example.com", False),  # an empty part
+        ("bü..example.com", False),
+        (".example.com", False),
+        ("x" * 64 + ".example.com", False),  # a part longer than 63
+    ],
+)
+def test_a_host_is_a_name_the_resolver_can_be_given(tmp_path, host, fine):
+    """A name no resolver takes fails every attempt alike: it is refused with the settings, for either host."""
+    for key in ("SMTP_HOST", "IMAP_HOST"):
+        text = BASE + f"{key}={host}\n"
+        if fine:
+            assert getattr(load(write(tmp_path, text), environ={}), key.lower()) == host
+        else:
+            with pytest.raises(ConfigError, match=f"{key}=.* is not a host name"):
+                load(write(tmp_path, text), environ={})
+
+
 def test_imap_is_off_until_imap_host_is_set(tmp_path):
     settings = load(write(tmp_path, BASE), environ={})
     assert not settings.uses_imap and not settings.copies_to_sent
