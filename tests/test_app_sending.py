@@ -74,6 +74,27 @@ def test_a_second_identical_send_is_refused_with_its_next_steps_as_data(account)
     assert len(account.server.messages) == 2
 
 
+@pytest.mark.parametrize("carried", [True, False], ids=["new-log", "log-of-an-earlier-version"])
+def test_a_send_whose_latest_record_is_a_later_state_is_still_a_duplicate(account, carried):
+    """After `sent`, a message gets more records (its Sent copy, a reply): the guard still knows its body,
+    also in a log whose later records were written before they carried the body's digest."""
+    settings = settings_of(account)
+    first = prepare(settings, REQUEST, NOW)
+    send_now(settings, first, force=False)
+    log = SentLog(settings.log_folder)
+    sent = log.current(first.id)
+    later = {key: sent[key] for key in ("from", "to", "cc", "subject", "message_id")}
+    if carried:
+        later["body_sha256"] = sent["body_sha256"]
+    log.append({"id": first.id, "status": Status.REPLIED, **later, "reply_from": "jordan.lee@acme.example.com"})
+    with pytest.raises(DuplicateError):
+        send_now(settings, prepare(settings, REQUEST, NOW), force=False)
+    assert len(account.server.messages) == 1
+    other = REQUEST._replace(highlight="I especially enjoyed meeting the analytics team.")
+    send_now(settings, prepare(settings, other, NOW), force=False)  # another body: not a duplicate
+    assert len(account.server.messages) == 2
+
+
 def test_a_refused_recipient_is_failed_and_never_reached_data(make_account, password, monkeypatch):
     class RefuseRecipients(Recorder):
         async def handle_RCPT(self, server, session, envelope, address, rcpt_options):

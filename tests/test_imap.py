@@ -84,6 +84,10 @@ def test_a_send_puts_the_exact_bytes_in_sent_once_and_marked_seen(make_account, 
     for again in (("track",), ("outbox", "run", "--once")):  # nothing pending: nothing appended again
         assert account.run(*again).returncode == 0
     assert len(server.messages("Sent")) == 1
+    assert "sent 250" in account.run("log").stdout  # the delivery's code, on the copy's record too
+    twice = account.run(*WITHDRAW_ARGS)  # the same message again: refused, as without a Sent copy
+    assert twice.returncode == 2 and "already sent" in twice.stderr, twice.stderr
+    assert len(account.server.messages) == 1 and len(server.messages("Sent")) == 1
 
 
 def test_with_imap_unreachable_the_message_is_sent_and_a_later_run_copies_it_once(make_account, password, imap_server):
@@ -152,6 +156,9 @@ def test_track_logs_one_replied_record_per_answer_and_changes_nothing_in_the_mai
     again = account.run("track")
     assert again.returncode == 0 and "No new replies" in again.stdout
     assert len([record for record in account.records() if record["status"] == "replied"]) == 1
+    twice = account.run(*WITHDRAW_ARGS)  # answered, and the same message again: refused
+    assert twice.returncode == 2 and "already" in twice.stderr, twice.stderr
+    assert len(account.server.messages) == 1
 
     listed = account.run("log", "--status", "replied")
     assert listed.returncode == 0 and "replied" in listed.stdout and sent["id"][:8] in listed.stdout

@@ -79,7 +79,7 @@ def test_every_status_is_valid_and_nothing_else():
 
 
 def test_message_fields_and_ids():
-    assert MESSAGE_FIELDS == ("from", "to", "cc", "subject", "template", "company", "position")
+    assert MESSAGE_FIELDS == ("from", "to", "cc", "subject", "template", "company", "position", "body_sha256")
     ids = {new_id() for _ in range(50)}
     assert len(ids) == 50 and all(len(i) == 12 and int(i, 16) >= 0 for i in ids)
 

@@ -204,13 +204,21 @@ def find_duplicate(log: SentLog, record: dict, statuses: Iterable[str] = status.
     to the same people with the same subject and body."""
 
     def key(rec: dict) -> tuple:
-        return sorted(a.lower() for a in rec.get("to", [])), rec.get("subject"), rec.get("body_sha256")
+        return sorted(a.lower() for a in rec.get("to", [])), rec.get("subject")
 
     wanted = key(record)
     for earlier in log.latest(Query(statuses=frozenset(statuses), to=record["to"][0])):
-        if key(earlier) == wanted:
+        if key(earlier) == wanted and _body_digest_of(log, earlier) == record.get("body_sha256"):
             return earlier
     return None
+
+
+def _body_digest_of(log: SentLog, record: dict) -> str | None:
+    """The message's body digest: on each of its records, or (a Sent-copy or `replied` record written
+    before it was carried along) on its first records."""
+    if record.get("body_sha256"):
+        return record["body_sha256"]
+    return next((r["body_sha256"] for r in log.history(record["id"]) if r.get("body_sha256")), None)
 
 
 def refuse_duplicate(log: SentLog, record: dict) -> None:

@@ -98,6 +98,8 @@ def _record(log: SentLog, record: dict, outcome: str, *, folder: str = "", error
             return current  # the same failure as last time (cron's `outbox run --once`): nothing new to say
         fields = {key: current[key] for key in (*MESSAGE_FIELDS, "message_id") if key in current}
         entry: dict = {"id": record["id"], "status": current["status"], **fields, "sent_copy": outcome}
+        if isinstance(current.get("reply"), dict):  # the delivery's 250, as `log` shows it: `sent 250`
+            entry["reply"] = current["reply"]
         if folder:
             entry["sent_copy_folder"] = folder
         if error:

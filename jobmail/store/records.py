@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
 # The message's own fields: every record of a message carries them (see the module docstring); a
-# record written before `template`, `company` and `position` were among them may lack those.
-MESSAGE_FIELDS = ("from", "to", "cc", "subject", "template", "company", "position")
+# record written before `template`, `company`, `position` and `body_sha256` were among them may lack those.
+MESSAGE_FIELDS = ("from", "to", "cc", "subject", "template", "company", "position", "body_sha256")
 
 # -- the first bytes of a line, and the offsets read from them ------------------------------------
 _ID_OPEN = b'{"id":"'  # a line starts so; the id follows
