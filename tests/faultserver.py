@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hmac
 import secrets
 import socket
 import ssl
@@ -325,6 +326,11 @@ class _Connection:
         elif mechanism == "LOGIN":
             user = _b64(initial or self.challenge("VXNlcm5hbWU6"))
             password = _b64(self.challenge("UGFzc3dvcmQ6"))
+        elif mechanism == "CRAM-MD5":  # RFC 2195: the answer is the user and an HMAC of the challenge
+            nonce = f"<{secrets.token_hex(8)}@{LOOPBACK}>".encode()
+            user, _, digest = _b64(self.challenge(base64.b64encode(nonce).decode())).rpartition(b" ")
+            expected = hmac.new(self.server.credentials[1].encode(), nonce, "md5").hexdigest().encode()
+            password = self.server.credentials[1].encode() if hmac.compare_digest(digest, expected) else b"?"
         else:
             self.send_lines("504 5.5.4 Unrecognized authentication type")
             return

@@ -326,8 +326,12 @@ def test_552_message_too_large(fault_account, password, tls_context):
     assert account.server.messages == [] and account.server.connections == 1
 
 
-def test_535_at_auth(fault_account, password, tls_context):
-    server = tls_server(tls_context, password, always={"auth": "535 5.7.8 Username and Password not accepted"})
+@pytest.mark.parametrize("mechanisms", ["PLAIN LOGIN", "LOGIN PLAIN", "LOGIN", "CRAM-MD5 LOGIN", "CRAM-MD5"])
+def test_535_at_auth(fault_account, password, tls_context, mechanisms):
+    """Refused once, the password is not tried again with the server's next mechanism (every try counts
+    against the account's lock-out limits): one AUTH, over TLS."""
+    faults = {"auth": "535 5.7.8 Username and Password not accepted"}
+    server = tls_server(tls_context, password, always=faults, mechanisms=mechanisms)
     account = sent_account(fault_account, password, server)
     result = account.run(*WITHDRAW_ARGS, "--debug")
     assert result.returncode == 1
@@ -336,7 +340,11 @@ def test_535_at_auth(fault_account, password, tls_context):
     assert account.statuses() == ["failed"]
     assert account.records()[-1]["reply"]["code"] == 535
     assert account.server.messages == [] and account.server.connections == 1
-    assert account.server.auth_attempts and all(tls for _, tls in account.server.auth_attempts)  # over TLS
+    assert account.server.auth_attempts == [(USERNAME, True)]  # once, over TLS
+    said = [line.split(": C: ", 1)[1] for line in result.stderr.splitlines() if ": C: " in line]
+    login = [line.upper() for line in said[said.index("AUTH [hidden]") :]]  # the login, and what followed
+    # PLAIN where offered (its initial response: one command), else LOGIN or CRAM-MD5 (an answer to a 334)
+    assert login == (["AUTH [HIDDEN]"] if "PLAIN" in mechanisms else ["AUTH [HIDDEN]", "[HIDDEN]"]) + ["QUIT"], said
 
 
 @pytest.mark.parametrize(

@@ -258,6 +258,14 @@ def test_the_loopback_server_with_chunking_takes_bdat(tls_context, ca_file, pass
         assert received.data == DOTTED and received.rcpt_tos == [TO, CC]
 
 
+@pytest.mark.parametrize("mechanisms", ["PLAIN", "LOGIN", "CRAM-MD5", "CRAM-MD5 LOGIN PLAIN"])
+def test_the_login_uses_one_mechanism_the_server_offers(tls_context, ca_file, password, mechanisms):
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), mechanisms=mechanisms) as server:
+        done = client.send(settings_for(server.port, "starttls", ca_file), lambda: password, USERNAME, [TO], MESSAGE)
+        assert done.code == 250 and server.auth_attempts == [(USERNAME, True)]
+        assert server.messages[0].data == MESSAGE
+
+
 # -- the connection opened ahead (#19) ---------------------------------------------------------------
 
 

@@ -590,18 +590,15 @@ def sasl_response(mechanism: str, user: str, token: str) -> str:
 
 
 def authenticate(conn: smtplib.SMTP, user: str, secret: str) -> None:
-    """Log in on an open connection like smtplib's login(), raising its exceptions, but also with a user
-    name or password beyond ASCII (which smtplib cannot encode): AUTH PLAIN or LOGIN in UTF-8 (RFC 4616).
+    """Log in on an open connection with one mechanism the server offers, raising smtplib's exceptions:
+    AUTH PLAIN with its initial response (one round trip), else LOGIN, both in UTF-8 (RFC 4616: a user
+    name or password beyond ASCII too, which smtplib cannot encode), else CRAM-MD5 (ASCII only). One
+    mechanism, once: smtplib's login() tries the next one after a refusal, so a wrong password counted
+    twice or three times against the account's lock-out limits (and a server's growing delay).
 
     Whoever shows an error from here should pass its text through redact(): servers may quote the
     credentials back.
     """
-    if user.isascii() and secret.isascii():
-        try:
-            conn.login(user, secret)
-        finally:
-            conn.password = None  # type: ignore[assignment]  # smtplib keeps it; nothing needs it after login
-        return
     mechanisms = conn.esmtp_features.get("auth", "").upper().split()
     if "PLAIN" in mechanisms:
         code, reply = conn.docmd("AUTH", "PLAIN " + why.b64("\0" + user + "\0" + secret))
@@ -609,9 +606,16 @@ def authenticate(conn: smtplib.SMTP, user: str, secret: str) -> None:
         code, reply = conn.docmd("AUTH", "LOGIN " + why.b64(user))
         if code == 334:
             code, reply = conn.docmd(why.b64(secret))
+    elif "CRAM-MD5" in mechanisms and user.isascii() and secret.isascii():
+        conn.user, conn.password = user, secret
+        try:
+            conn.auth("CRAM-MD5", conn.auth_cram_md5)  # raises SMTPAuthenticationError when refused
+        finally:
+            conn.password = None  # type: ignore[assignment]  # smtplib keeps it; nothing needs it after login
+        return
     else:
-        raise smtplib.SMTPException("no login method for non-ASCII credentials")
-    if code not in (235, 503):
+        raise smtplib.SMTPException("no login method jobmail can use")
+    if code not in (235, 503):  # 503: already logged in
         raise smtplib.SMTPAuthenticationError(code, reply)
 
 
