@@ -69,10 +69,11 @@ class Reply:
 class Mailbox:
     """A logged-in IMAP connection. Use `connect()`; leave the `with` block to log out."""
 
-    def __init__(self, conn: imaplib.IMAP4, settings: Settings, tls: str | None):
+    def __init__(self, conn: imaplib.IMAP4, settings: Settings, tls: str | None, secret: str = ""):
         self.conn = conn
         self.settings = settings
         self.tls = tls
+        self._secret = secret  # the password or token it logged in with: hidden in every error's text
         self._folders: list[Folder] | None = None
 
     # -- folders
@@ -202,9 +203,9 @@ class Mailbox:
         try:
             typ, data = method(*args)
         except (imaplib.IMAP4.error, OSError) as exc:
-            raise failure(exc, self.settings, doing) from None
+            raise failure(exc, self.settings, doing, secret=self._secret) from None
         if typ != "OK":
-            raise refused(data, self.settings, doing)
+            raise refused(data, self.settings, doing, secret=self._secret)
         return typ, data
 
     def close(self) -> None:
@@ -217,11 +218,13 @@ class Mailbox:
 @contextmanager
 def connect(settings: Settings, secret: Callable[[], str]) -> Iterator[Mailbox]:
     """Connect with IMAP_SECURITY (certificate and host name verified), log in with the SMTP password or
-    OAuth token (`secret`), yield the Mailbox, log out. Raises MailboxError with a one-line hint."""
-    conn = _open(settings)
+    OAuth token (`secret`), yield the Mailbox, log out. Raises MailboxError with a one-line hint, in which
+    the password or token never appears (fetched first: a server may quote it, even in its greeting)."""
+    token = secret()
+    conn = _open(settings, token)
     try:
-        _login(conn, settings, secret)
-        box = Mailbox(conn, settings, _tls_version(conn))
+        _login(conn, settings, token)
+        box = Mailbox(conn, settings, _tls_version(conn), token)
     except BaseException:
         try:
             conn.shutdown()
@@ -234,7 +237,7 @@ def connect(settings: Settings, secret: Callable[[], str]) -> Iterator[Mailbox]:
         box.close()
 
 
-def _open(settings: Settings) -> imaplib.IMAP4:
+def _open(settings: Settings, token: str = "") -> imaplib.IMAP4:
     security = settings.imap_security
     try:
         context = smtp_client.ssl_context(settings) if security != "none" else None
@@ -246,19 +249,18 @@ def _open(settings: Settings) -> imaplib.IMAP4:
             return imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)
         conn = imaplib.IMAP4(host, port, timeout=timeout)
     except (imaplib.IMAP4.error, OSError) as exc:
-        raise failure(exc, settings, "connecting") from None
+        raise failure(exc, settings, "connecting", secret=token) from None
     if security == "starttls":
         try:
             conn.starttls(context)
         except (imaplib.IMAP4.error, OSError) as exc:
             conn.shutdown()
-            raise failure(exc, settings, "starting TLS (STARTTLS)") from None
+            raise failure(exc, settings, "starting TLS (STARTTLS)", secret=token) from None
     return conn
 
 
-def _login(conn: imaplib.IMAP4, settings: Settings, secret: Callable[[], str]) -> None:
+def _login(conn: imaplib.IMAP4, settings: Settings, token: str) -> None:
     user = settings.imap_username
-    token = secret()
     try:
         if settings.uses_oauth:
             conn.authenticate("XOAUTH2", _xoauth2(user, token))
@@ -291,10 +293,9 @@ def _tls_version(conn: imaplib.IMAP4) -> str | None:
 
 def failure(exc: BaseException, settings: Settings, doing: str, secret: str = "") -> MailboxError:
     where = f"IMAP {settings.imap_server}"
-    text = _text(exc)
-    if secret:
-        text = text.replace(secret, "[hidden]")
-    if doing == "logging in":
+    text = _hidden(_text(exc), settings, secret)
+    if doing == "logging in" and not isinstance(exc, imaplib.IMAP4.abort | OSError):  # a NO or BAD to it
+        # (abort: the connection ended, a BYE among them; OSError: the network: neither says the password)
         fix: tuple[str | Command, ...] = (
             ("sign in again with ", Command("login"))
             if settings.uses_oauth
@@ -330,14 +331,20 @@ def failure(exc: BaseException, settings: Settings, doing: str, secret: str = ""
     return MailboxError(f"{where}: failed while {doing}: {text}")
 
 
-def refused(data: list, settings: Settings, doing: str) -> MailboxError:
+def refused(data: list, settings: Settings, doing: str, secret: str = "") -> MailboxError:
     text = " ".join(item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item) for item in data)
+    text = _hidden(text, settings, secret)
     if "OVERQUOTA" in text.upper() or "quota" in text.lower():
         return MailboxError(
             f"IMAP {settings.imap_server}: the mailbox is over its quota ({text}) while {doing}: make room in it; "
             "the copy is tried again by `python send.py track` or `outbox run`"
         )
     return MailboxError(f"IMAP {settings.imap_server} refused {doing}: {text}")
+
+
+def _hidden(text: str, settings: Settings, secret: str) -> str:
+    """`text` with the password or token replaced wherever it appears, plain or base64 (as for SMTP)."""
+    return smtp_client.redact(text, settings.imap_username, secret) if secret else text
 
 
 def _text(exc: BaseException) -> str:
