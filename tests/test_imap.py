@@ -90,6 +90,21 @@ def test_a_send_puts_the_exact_bytes_in_sent_once_and_marked_seen(make_account, 
     assert len(account.server.messages) == 1 and len(server.messages("Sent")) == 1
 
 
+@pytest.mark.parametrize("when", [(), ("--at", "+2s")], ids=["now", "waited-for"])
+def test_the_sent_line_comes_before_the_copy_and_names_the_server(make_account, password, imap_server, when):
+    """The copy is made after the server's 250, and is said after it; a send waited for in the terminal
+    says through which server it went, though its latest record is the copy's."""
+    server = imap_server()
+    account = with_imap(make_account, password, server)
+    result = account.run(*WITHDRAW_ARGS, *when)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    sent = next(i for i, line in enumerate(lines) if line.startswith("Sent via "))
+    copied = next(i for i, line in enumerate(lines) if "saved in your Sent folder" in line)
+    assert sent < copied, result.stdout
+    assert lines[sent].startswith(f"Sent via 127.0.0.1:{account.server.port} (TLSv1.3): 250"), lines[sent]
+
+
 def test_with_imap_unreachable_the_message_is_sent_and_a_later_run_copies_it_once(make_account, password, imap_server):
     server = imap_server()
     account = make_account("starttls", **imap_settings(server, IMAP_PORT=str(closed_port())))

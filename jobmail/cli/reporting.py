@@ -30,12 +30,17 @@ from jobmail.store.sentlog import SentLog
 OnEvent = Callable[[str, dict], None]
 
 
-def retry_reporter(console: Console) -> OnEvent:
-    """The on_event callback of a send: a retry, as it happens (send and the outbox)."""
+def retry_reporter(console: Console, copies: list[tuple] | None = None) -> OnEvent:
+    """The on_event callback of a send: a retry, as it happens (send and the outbox); the Sent copy's
+    outcome too, or, with `copies`, its line kept there for the caller to say after the `Sent via` line
+    (the copy is made after the server's 250)."""
 
     def report_event(state: str, record: dict) -> None:
         if state == "sent_copy":
-            console.out(*sent_copy_parts(record))
+            if copies is None:
+                console.out(*sent_copy_parts(record))
+            else:
+                copies.append(sent_copy_parts(record))
         if state == Status.RETRYING:
             console.err(
                 f"attempt {record['attempt']} failed: ",
@@ -98,13 +103,16 @@ def send_and_report(
     """Send the message now (on the connection opened `ahead`, if any); say through which server, and
     where it is logged."""
     logged = views.logged_parts(prepared.id, SentLog(settings.log_folder).file)
+    copies: list[tuple] = []
     try:
-        done = send_now(settings, prepared, force=force, on_event=retry_reporter(console), ahead=ahead)
+        done = send_now(settings, prepared, force=force, on_event=retry_reporter(console, copies), ahead=ahead)
     except (SendError, LogLockedError):  # recorded as failed or unknown: say where, before the error line itself
         if log_hint:
             console.err(*logged)
         raise
     console.out(f"Sent via {done.server} ({done.tls or 'no TLS'}): {done.code} {done.text}")
+    for parts in copies:
+        console.out(*parts)
     if log_hint:
         console.out(*logged)
     return EXIT_OK

@@ -91,9 +91,10 @@ def wait_and_report(console: Console, outbox: Outbox, message_id: str) -> int:
     line = StatusLine()
     try:  # from the line that says Ctrl-C stops waiting, a stop is answered as such
         console.out("Waiting to send it. Ctrl-C stops waiting; the message stays queued unless you cancel it.")
+        copies: list[tuple] = []
         final = outbox.wait_for(
             message_id,
-            on_event=line.wrap(retry_reporter(console)),
+            on_event=line.wrap(retry_reporter(console, copies)),
             on_outcome=line.wrap(lambda outcome: None),
             on_idle=line.countdown if tty else lambda *a: None,
             tick=1.0 if tty else None,
@@ -111,7 +112,17 @@ def wait_and_report(console: Console, outbox: Outbox, message_id: str) -> int:
             *exc.parts, f"; {short} stays scheduled: fix this, then run ", Command("outbox", "run")
         ) from None
     line.clear()
-    return report_final(console, final, message_id)
+    if final is not None and final.get("status") == Status.SENT and not final.get("server"):
+        final = _delivery_of(outbox, message_id) or final  # the latest record is its Sent copy's outcome
+    code = report_final(console, final, message_id)
+    for parts in copies:
+        console.out(*parts)
+    return code
+
+
+def _delivery_of(outbox: Outbox, message_id: str) -> dict | None:
+    """The record that says how the message was delivered (server, TLS, reply), newest first."""
+    return next((r for r in reversed(outbox.log.history(message_id)) if r.get("server") and r.get("reply")), None)
 
 
 def stopped_waiting(console: Console, outbox: Outbox, entry: Entry, ask: bool) -> None:

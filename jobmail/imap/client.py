@@ -328,6 +328,8 @@ def failure(exc: BaseException, settings: Settings, doing: str, secret: str = ""
         return MailboxError(f"{where} refused the connection: check IMAP_HOST and IMAP_PORT")
     if isinstance(exc, socket.gaierror):
         return MailboxError(f"{where}: no such host ({text}): check IMAP_HOST")
+    if isinstance(exc, imaplib.IMAP4.abort):  # a BYE, or the connection lost: imaplib's words in brackets
+        return MailboxError(f"{where}: the connection ended while {doing} ({text})")
     return MailboxError(f"{where}: failed while {doing}: {text}")
 
 
@@ -336,8 +338,7 @@ def refused(data: list, settings: Settings, doing: str, secret: str = "") -> Mai
     text = _hidden(text, settings, secret)
     if "OVERQUOTA" in text.upper() or "quota" in text.lower():
         return MailboxError(
-            f"IMAP {settings.imap_server}: the mailbox is over its quota ({text}) while {doing}: make room in it; "
-            "the copy is tried again by `python send.py track` or `outbox run`"
+            f"IMAP {settings.imap_server}: the mailbox is over its quota ({text}) while {doing}: make room in it"
         )
     return MailboxError(f"IMAP {settings.imap_server} refused {doing}: {text}")
 
