@@ -66,8 +66,10 @@ class FaultServer:
         drip_interval: float = 0.5,
         oauth_token: str | None = None,
         mechanisms: str = "PLAIN LOGIN",
+        plain_asks_again: bool = False,
     ):
         self.mechanisms = mechanisms  # the AUTH mechanisms EHLO offers
+        self.plain_asks_again = plain_asks_again  # answer AUTH PLAIN's initial response with 334, once
         self.oauth_token = oauth_token  # offer AUTH XOAUTH2 too, and take this access token
         self.drip_interval = drip_interval
         self.tls = tls
@@ -317,6 +319,9 @@ class _Connection:
         mechanism = mechanism.upper()
         if mechanism == "PLAIN":
             payload = initial or self.challenge("")
+            if initial and self.server.plain_asks_again and self.challenge("") != initial:
+                self.send_lines("535 5.7.8 the answer was not the initial response again")
+                return
             _, user, password = _b64(payload).split(b"\0", 2)
         elif mechanism == "XOAUTH2" and self.server.oauth_token:
             fields = dict(part.split(b"=", 1) for part in _b64(initial).split(b"\x01") if b"=" in part)

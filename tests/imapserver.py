@@ -130,7 +130,10 @@ class ImapServer:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
                 conn.starttls(context)
-        conn.login(self.user, self.password)
+        if self.password.isascii():
+            conn.login(self.user, self.password)
+        else:  # LOGIN cannot carry it: SASL PLAIN, in UTF-8
+            conn.authenticate("PLAIN", lambda challenge: f"\0{self.user}\0{self.password}".encode())
         return conn
 
     def messages(self, folder: str) -> list[tuple[bytes, bytes]]:

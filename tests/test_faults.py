@@ -55,9 +55,15 @@ SKIP_DIRS = {".venv", ".git", "__pycache__"}
 
 
 def secret_forms(password: str) -> list[str]:
-    """The password, and the base64 forms AUTH PLAIN and LOGIN put on the wire."""
+    """The password, the base64 forms AUTH PLAIN and LOGIN put on the wire, and the password escaped as
+    JSON, an IMAP quoted string and a bytes repr write it (the same as the plain form for most passwords)."""
     plain = base64.b64encode(f"\0{USERNAME}\0{password}".encode()).decode()
-    return [password, base64.b64encode(password.encode()).decode().rstrip("="), plain.rstrip("=")]
+    escaped = {
+        json.dumps(password, ensure_ascii=False)[1:-1],
+        password.replace("\\", "\\\\").replace('"', '\\"'),
+        repr(password.encode())[2:-1],
+    }
+    return [password, base64.b64encode(password.encode()).decode().rstrip("="), plain.rstrip("="), *escaped]
 
 
 def is_test_keyring(path: Path, home: Path) -> bool:

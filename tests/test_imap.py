@@ -80,6 +80,7 @@ def test_a_send_puts_the_exact_bytes_in_sent_once_and_marked_seen(make_account, 
     assert sent_copy_states(account) == ["pending", "saved"]  # `sent` first, then the copy's outcome
     shown = account.run("log", "show", sent_id[:8])
     assert "copy saved in Sent folder 'Sent'" in shown.stdout and shown.stdout.count("  sent  ") >= 2
+    assert shown.stdout.count("server replied 250") == 1  # one delivery, said once
 
     for again in (("track",), ("outbox", "run", "--once")):  # nothing pending: nothing appended again
         assert account.run(*again).returncode == 0
@@ -103,6 +104,18 @@ def test_the_sent_line_comes_before_the_copy_and_names_the_server(make_account, 
     copied = next(i for i, line in enumerate(lines) if "saved in your Sent folder" in line)
     assert sent < copied, result.stdout
     assert lines[sent].startswith(f"Sent via 127.0.0.1:{account.server.port} (TLSv1.3): 250"), lines[sent]
+
+
+@pytest.mark.parametrize("password", ["pässwörd-ünïcode-42"])
+def test_a_password_beyond_ascii_logs_in_with_authenticate_plain(make_account, password, imap_server):
+    """LOGIN's quoted strings cannot carry it (imaplib raised UnicodeEncodeError, a traceback after the
+    message had gone): AUTHENTICATE PLAIN in UTF-8 does."""
+    server = imap_server()
+    account = with_imap(make_account, password, server)
+    result = account.run(*WITHDRAW_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "saved in your Sent folder" in result.stdout
+    assert len(server.messages("Sent")) == 1 and sent_copy_states(account) == ["pending", "saved"]
 
 
 def test_with_imap_unreachable_the_message_is_sent_and_a_later_run_copies_it_once(make_account, password, imap_server):

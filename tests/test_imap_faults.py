@@ -217,6 +217,15 @@ def test_bye_instead_of_the_login_answer_is_not_called_a_wrong_password(imap_acc
     assert "refused the login" not in line and "password set" not in line, line
 
 
+def test_a_login_the_server_cannot_do_now_is_not_called_a_wrong_password(imap_account):
+    """NO [UNAVAILABLE] (RFC 5530): the server's own trouble, for now: no "store the password again"."""
+    account, imap = imap_account(script=[{"login": "NO [UNAVAILABLE] Authentication backend down"}])
+    result = account.run(*WITHDRAW_ARGS)
+    latest, line = assert_sent_and_pending(account, result, imap)
+    assert "cannot log anyone in right now" in line and "Authentication backend down" in line, line
+    assert "refused the login" not in line and "password set" not in line, line
+
+
 def test_bye_as_the_greeting_leaves_the_copy_pending(imap_account):
     account, imap = imap_account(script=[{"greeting": "* BYE Too many connections from your address"}])
     result = account.run(*WITHDRAW_ARGS)
@@ -238,6 +247,7 @@ def test_bye_as_the_greeting_leaves_the_copy_pending(imap_account):
         "append",
     ],
 )
+@pytest.mark.parametrize("password", ["pw-plain-" + "x" * 12, "pw-back\\slash-\"q'-z9"], ids=["plain", "escaped"])
 def test_a_reply_quoting_the_password_is_hidden_everywhere(imap_account, password, stage):
     quoted = f'NO [UNAVAILABLE] Backend error for LOGIN {USERNAME} "{password}", try later'
     account, imap = imap_account(always={stage: quoted})

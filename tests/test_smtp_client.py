@@ -266,6 +266,14 @@ def test_the_login_uses_one_mechanism_the_server_offers(tls_context, ca_file, pa
         assert server.messages[0].data == MESSAGE
 
 
+def test_a_server_that_asks_again_for_plains_initial_response_gets_it_once(tls_context, ca_file, password):
+    """Not as RFC 4954 has it, but seen: a 334 to AUTH PLAIN <response> is answered with it again."""
+    with FaultServer(tls=tls_context, credentials=(USERNAME, password), plain_asks_again=True) as server:
+        done = client.send(settings_for(server.port, "starttls", ca_file), lambda: password, USERNAME, [TO], MESSAGE)
+        assert done.code == 250 and server.auth_attempts == [(USERNAME, True)]
+        assert server.messages[0].data == MESSAGE
+
+
 # -- the connection opened ahead (#19) ---------------------------------------------------------------
 
 

@@ -345,6 +345,8 @@ def state_line(record: dict) -> str:
         if key == "due":
             if record.get("status") in status.WAITING or record.get("status") == Status.CANCELLED:
                 details.append(f"due {local_time(str(value))} local{_in_zone(str(value), record.get('zone'))}")
+        elif key == "reply" and "sent_copy" in record and not record.get("server"):
+            continue  # a Sent copy's outcome, carrying the delivery's reply for `log`: said once, with it
         elif key == "reply" and isinstance(value, dict):
             text = " ".join(str(value.get("text", "")).split())
             details.append(f"server replied {value.get('code')} {text}".rstrip())

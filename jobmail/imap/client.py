@@ -260,13 +260,25 @@ def _open(settings: Settings, token: str = "") -> imaplib.IMAP4:
 
 
 def _login(conn: imaplib.IMAP4, settings: Settings, token: str) -> None:
+    """LOGIN; for a user name or password beyond ASCII (which LOGIN's quoted strings cannot carry, and
+    imaplib cannot encode), AUTHENTICATE PLAIN, in UTF-8 (RFC 4616), where the server offers it."""
     user = settings.imap_username
     try:
         if settings.uses_oauth:
             conn.authenticate("XOAUTH2", _xoauth2(user, token))
-        else:
+        elif user.isascii() and token.isascii():
             conn.login(user, token)
-    except (imaplib.IMAP4.error, OSError) as exc:
+        elif "AUTH=PLAIN" in conn.capabilities:
+            conn.authenticate("PLAIN", lambda challenge: f"\0{user}\0{token}".encode())
+        else:
+            offered = " ".join(c for c in conn.capabilities if c.startswith("AUTH=")) or "LOGIN only"
+            raise MailboxError(
+                f"IMAP {settings.imap_server} cannot take a user name or password with non-ASCII characters "
+                f"(it offers {offered}, not AUTH=PLAIN): make an app password with your provider and store it "
+                "with ",
+                Command("password", "set"),
+            )
+    except (imaplib.IMAP4.error, OSError, UnicodeError) as exc:
         raise failure(exc, settings, "logging in", secret=token) from None
 
 
@@ -294,6 +306,8 @@ def _tls_version(conn: imaplib.IMAP4) -> str | None:
 def failure(exc: BaseException, settings: Settings, doing: str, secret: str = "") -> MailboxError:
     where = f"IMAP {settings.imap_server}"
     text = _hidden(_text(exc), settings, secret)
+    if doing == "logging in" and "[UNAVAILABLE]" in text.upper():  # RFC 5530: the server's trouble, for now
+        return MailboxError(f"{where} cannot log anyone in right now ({text}): it is tried again later")
     if doing == "logging in" and not isinstance(exc, imaplib.IMAP4.abort | OSError):  # a NO or BAD to it
         # (abort: the connection ended, a BYE among them; OSError: the network: neither says the password)
         fix: tuple[str | Command, ...] = (
@@ -344,14 +358,20 @@ def refused(data: list, settings: Settings, doing: str, secret: str = "") -> Mai
 
 
 def _hidden(text: str, settings: Settings, secret: str) -> str:
-    """`text` with the password or token replaced wherever it appears, plain or base64 (as for SMTP)."""
-    return smtp_client.redact(text, settings.imap_username, secret) if secret else text
+    """`text` with the password or token replaced wherever it appears: plain or base64 (as for SMTP), and
+    escaped as an IMAP quoted string or a bytes repr (imaplib's "unexpected response: b'...'") shows it."""
+    if not secret:
+        return text
+    forms = {secret, secret.replace("\\", "\\\\").replace('"', '\\"'), repr(secret.encode("utf-8"))[2:-1]}
+    for form in sorted(forms, key=len, reverse=True):
+        text = smtp_client.redact(text, settings.imap_username, form)
+    return text
 
 
 def _text(exc: BaseException) -> str:
-    text = str(exc)
-    if text.startswith("b'") or text.startswith('b"'):
-        text = text[2:-1]
+    """The words of an imaplib or socket error: a server's reply (bytes) decoded, not shown as a repr."""
+    words = [arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg) for arg in exc.args]
+    text = " ".join(words) if words else str(exc)
     return " ".join(text.split()) or type(exc).__name__
 
 

@@ -534,7 +534,8 @@ def login(session: Session, settings: Settings, password: Callable[[], str]) -> 
         raise _redacted(classify(exc, settings, stage="login"), settings.smtp_username, [secret]) from None
     except smtplib.SMTPException:
         offered = conn.esmtp_features.get("auth", "").strip() or "none"
-        raise why.no_login_method(settings, offered, secret.isascii()).error("login") from None
+        ascii_only = settings.smtp_username.isascii() and secret.isascii()
+        raise why.no_login_method(settings, offered, ascii_only).error("login") from None
     except Exception as exc:
         raise _redacted(classify(exc, settings, stage="login"), settings.smtp_username, [secret]) from None
     logger.debug("logged in to %s as %s", settings.server, settings.smtp_username)
@@ -601,7 +602,10 @@ def authenticate(conn: smtplib.SMTP, user: str, secret: str) -> None:
     """
     mechanisms = conn.esmtp_features.get("auth", "").upper().split()
     if "PLAIN" in mechanisms:
-        code, reply = conn.docmd("AUTH", "PLAIN " + why.b64("\0" + user + "\0" + secret))
+        response = why.b64("\0" + user + "\0" + secret)
+        code, reply = conn.docmd("AUTH", "PLAIN " + response)
+        if code == 334:  # a server that asks again for what came with the command: answered once, as smtplib does
+            code, reply = conn.docmd(response)
     elif "LOGIN" in mechanisms:
         code, reply = conn.docmd("AUTH", "LOGIN " + why.b64(user))
         if code == 334:

@@ -381,7 +381,7 @@ def no_login(settings: Settings) -> Problem:
 
 
 def no_login_method(settings: Settings, offered: str, ascii_only: bool) -> Problem:
-    what = "jobmail can use" if ascii_only else "that can carry a password with non-ASCII characters"
+    what = "jobmail can use" if ascii_only else "that can carry a user name or password with non-ASCII characters"
     return Problem(
         (f"{settings.server} offers no login method {what} (it offers {offered})",),
         ("make an app password with your provider and store it with ", PASSWORD_SET),
