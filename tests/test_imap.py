@@ -347,3 +347,22 @@ def test_reply_to_latest_without_imap_says_what_to_set(make_account, password):
     result = account.run("send", "withdraw", "--reply-to-latest", "j@acme.example.com", "--position", "X",
                          "--company", "Y")
     assert result.returncode == 2 and "set IMAP_HOST" in result.stderr
+
+
+def test_a_fault_of_ours_in_the_copy_leaves_it_pending_and_the_message_sent(tmp_path, monkeypatch):
+    """The copy is made after the 250: whatever goes wrong in it, the message stays `sent` (exit 0) and
+    the copy `pending`, retried later; the error names the fault, never its text (it could hold anything)."""
+    from jobmail.app import sentcopy
+    from jobmail.store.sentlog import SentLog
+
+    def broken(settings, secret):
+        raise RuntimeError(f"a bug that quotes {secret()}")
+
+    monkeypatch.setattr(sentcopy.imap, "connect", broken)
+    log = SentLog(tmp_path / "log")
+    sent = {"id": "0123456789ab", "status": "sent", "from": USERNAME, "to": ["jordan@acme.example"], "cc": []}
+    sent = log.append({**sent, "subject": "Withdrawing", "sent_copy": "pending"})
+    outcome = sentcopy.save_after_send(None, log, sent, b"the message", lambda: "pw-secret")
+    assert outcome["status"] == "sent" and outcome["sent_copy"] == "pending"
+    assert "unexpected RuntimeError" in outcome["sent_copy_error"] and "pw-secret" not in outcome["sent_copy_error"]
+    assert log.current(sent["id"])["sent_copy"] == "pending"

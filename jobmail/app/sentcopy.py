@@ -40,6 +40,9 @@ def save_after_send(settings: Settings, log: SentLog, record: dict, data: bytes,
             return _save(box, log, record, data)
     except (JobmailError, OSError, Timeout) as exc:
         return _record(log, record, PENDING, error=_why(exc))
+    except Exception as exc:  # a fault of ours: the message is sent all the same, and says so (exit 0)
+        why = f"an unexpected {type(exc).__name__} while making it (a fault in jobmail: please report it)"
+        return _record(log, record, PENDING, error=why)
 
 
 def pending(log: SentLog) -> list[dict]:
