@@ -37,19 +37,19 @@ import socket
 import ssl
 import struct
 import sys
-import threading
 from collections.abc import Callable
+
+from threadedserver import Closed as _Closed
+from threadedserver import ThreadedServer
 
 from jobmail.loopback import LOOPBACK, Received, free_port
 
 MAX_LINE = 4096
 
 
-class _Closed(Exception):
-    """The connection is over (closed by us or by the client)."""
+class FaultServer(ThreadedServer):
+    name = "faultserver"
 
-
-class FaultServer:
     def __init__(
         self,
         *,
@@ -75,8 +75,6 @@ class FaultServer:
         self.tls = tls
         self.implicit_tls = implicit_tls
         self.credentials = credentials
-        self.always = dict(always or {})
-        self.script = list(script or [])
         self.auth_without_tls = auth_without_tls  # offer AUTH on a plaintext connection (a careless server)
         self.echo_auth = echo_auth  # quote the credentials back in a 535 reply (a very careless server)
         self.eightbit = eightbit  # offer 8BITMIME
@@ -86,98 +84,16 @@ class FaultServer:
         # offer CHUNKING (RFC 3030): "on" takes BDAT; "lie" offers it and then does not know BDAT (500)
         self.chunking = chunking
         self.mail_params: list[str] = []  # the parameters of every accepted MAIL FROM, e.g. "BODY=8BITMIME"
-        self.port = 0
+        super().__init__(always, script)
         self.messages: list[Received] = []
         self.auth_attempts: list[tuple[str, bool]] = []  # (username, over TLS?)
-        self.connections = 0
-        self.ended = 0  # connections whose dialogue is over (the client hung up, or we did)
         self.commands: list[str] = []  # the verb of every command received, in order ("EHLO", "QUIT" ...)
         self.tls_failures = 0
-        self._changed = threading.Condition()
-        self._stop = threading.Event()
-        self._listener: socket.socket | None = None
-        self._clients: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-
-    def start(self) -> FaultServer:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.bind((LOOPBACK, 0))
-        listener.listen(16)
-        listener.settimeout(0.1)  # so that the accept loop notices stop() on every platform
-        self._listener = listener
-        self.port = listener.getsockname()[1]
-        thread = threading.Thread(target=self._accept_loop, name="faultserver-accept", daemon=True)
-        thread.start()
-        self._threads.append(thread)
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._listener is not None:
-            self._listener.close()
-        with self._changed:
-            clients = list(self._clients)
-        for sock in clients:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                sock.close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FaultServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def wait_for(self, predicate: Callable[[FaultServer], bool], timeout: float = 20) -> bool:
-        """Block until predicate(server) holds (re-checked on every change), or the timeout passes."""
-        with self._changed:
-            return self._changed.wait_for(lambda: predicate(self), timeout=timeout)
-
-    def _notify(self) -> None:
-        with self._changed:
-            self._changed.notify_all()
 
     # -- connections ---------------------------------------------------------------------------------
 
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sock, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._changed:
-                number = self.connections
-                self.connections += 1
-                self._clients.append(sock)
-                self._changed.notify_all()
-            faults = {**self.always, **(self.script[number] if number < len(self.script) else {})}
-            thread = threading.Thread(
-                target=self._serve, args=(sock, faults, number), name=f"faultserver-{number}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
-
-    def _serve(self, sock: socket.socket, faults: dict[str, str], number: int) -> None:
-        connection = None
-        try:
-            sock.settimeout(30)  # the server may be stopping already: then the socket is closed (OSError)
-            connection = _Connection(self, sock, faults, number)
-            connection.run()
-        except (_Closed, OSError, ValueError):
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                (connection or sock).close()
-            with self._changed:
-                self.ended += 1
-            self._notify()
+    def _connection(self, sock: socket.socket, faults: dict[str, str], number: int) -> _Connection:
+        return _Connection(self, sock, faults, number)
 
 
 class _Connection:

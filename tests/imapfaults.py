@@ -37,19 +37,14 @@ import email.policy
 import re
 import socket
 import ssl
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from jobmail.loopback import LOOPBACK
+from threadedserver import Closed as _Closed
+from threadedserver import ThreadedServer
 
 MAX_LINE = 65536
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|\((?:[^()"]|"(?:[^"\\]|\\.)*")*\)|[^\s()"]+')
 _LITERAL = re.compile(rb"\{(\d+)\+?\}\r?\n$")
-
-
-class _Closed(Exception):
-    """The connection is over (closed by us or by the client)."""
 
 
 @dataclass
@@ -67,7 +62,9 @@ class Folder:
     next_uid: int = 1
 
 
-class ImapFaultServer:
+class ImapFaultServer(ThreadedServer):
+    name = "imapfaults"
+
     def __init__(
         self,
         *,
@@ -84,58 +81,12 @@ class ImapFaultServer:
         self.folders = {
             name.upper() if name.upper() == "INBOX" else name: Folder(name, attrs) for name, attrs in folders
         }
-        self.always = dict(always or {})
-        self.script = list(script or [])
-        self.port = 0
-        self.connections = 0
-        self.ended = 0
+        super().__init__(always, script)
         self.logins: list[tuple[str, bool]] = []  # (user, accepted?)
         self.commands: list[tuple[int, str]] = []  # (connection, command line without its literal)
         self.appends: list[bytes] = []  # every APPEND literal read in full
-        self._changed = threading.Condition()
-        self._stop = threading.Event()
-        self._listener: socket.socket | None = None
-        self._clients: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
 
     # -- lifecycle -----------------------------------------------------------------------------------
-
-    def start(self) -> ImapFaultServer:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.bind((LOOPBACK, 0))
-        listener.listen(16)
-        listener.settimeout(0.1)  # so that the accept loop notices stop()
-        self._listener = listener
-        self.port = listener.getsockname()[1]
-        thread = threading.Thread(target=self._accept_loop, name="imapfaults-accept", daemon=True)
-        thread.start()
-        self._threads.append(thread)
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._listener is not None:
-            self._listener.close()
-        with self._changed:
-            clients = list(self._clients)
-        for sock in clients:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                sock.close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> ImapFaultServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def wait_for(self, predicate: Callable[[ImapFaultServer], bool], timeout: float = 30) -> bool:
-        """Block until predicate(server) holds (re-checked on every change), or the timeout passes."""
-        with self._changed:
-            return self._changed.wait_for(lambda: predicate(self), timeout=timeout)
 
     def idle(self) -> bool:
         """Wait until every connection is over (so that what was received is all there is)."""
@@ -170,38 +121,8 @@ class ImapFaultServer:
 
     # -- connections ---------------------------------------------------------------------------------
 
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sock, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._changed:
-                number = self.connections
-                self.connections += 1
-                self._clients.append(sock)
-                self._changed.notify_all()
-            thread = threading.Thread(target=self._serve, args=(sock, number), name=f"imapfaults-{number}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def _serve(self, sock: socket.socket, number: int) -> None:
-        connection = None
-        try:
-            sock.settimeout(30)
-            faults = {**self.always, **(self.script[number] if number < len(self.script) else {})}
-            connection = _Connection(self, sock, faults, number)
-            connection.run()
-        except (_Closed, OSError, ValueError):
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                (connection or sock).close()
-            with self._changed:
-                self.ended += 1
-                self._changed.notify_all()
+    def _connection(self, sock: socket.socket, faults: dict[str, str], number: int) -> _Connection:
+        return _Connection(self, sock, faults, number)
 
 
 class _Connection:
