@@ -283,7 +283,10 @@ def test_a_scheduled_message_gets_its_copy_when_the_outbox_sends_it(make_account
     [message_id] = {record["id"] for record in account.records()}
     sent = account.run("outbox", "send-now", message_id[:8])
     assert sent.returncode == 0, sent.stderr
-    assert "saved in your Sent folder" in sent.stdout
+    lines = sent.stdout.splitlines()
+    said = next(i for i, line in enumerate(lines) if line.startswith(f"Sent {message_id[:8]} to "))
+    copied = next(i for i, line in enumerate(lines) if "saved in your Sent folder" in line)
+    assert said < copied and ": 250 " in lines[said], sent.stdout  # the 250 first: the copy came after it
     [(flags, data)] = server.messages("Sent")
     assert data == (account.log_dir / "messages" / f"{message_id}.eml").read_bytes() and b"\\Seen" in flags.split()
 

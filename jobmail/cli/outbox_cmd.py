@@ -72,8 +72,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return EXIT_OK
     if args.action == "send-now":
         message_id = outbox.log.resolve(args.id)
-        outcome = outbox.send_now(message_id, on_event=reporting.retry_reporter(console))
-        scheduling.report_outcome(console, outcome)
+        copies: list[tuple] = []
+        outcome = outbox.send_now(message_id, on_event=reporting.retry_reporter(console, copies))
+        scheduling.outcome_reporter(console, copies)(outcome)
         return scheduling.exit_code([outcome])
     if args.action == "run":
         for record in outbox.retry_sent_copies():
@@ -83,8 +84,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
             to = ", ".join(record.get("to", []))
             console.err(f"Outcome unknown for {record['id'][:8]} to {to}: ", *lifted((str(record["error"]),)))
         if args.once:
+            copies = []
             outcomes = outbox.run_due(
-                on_event=reporting.retry_reporter(console), on_outcome=scheduling.outcome_reporter(console)
+                on_event=reporting.retry_reporter(console, copies),
+                on_outcome=scheduling.outcome_reporter(console, copies),
             )
             if not outcomes and not recovered and on_terminal():
                 upcoming = outbox.entries(frozenset({Status.SCHEDULED}))

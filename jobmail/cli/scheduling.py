@@ -196,8 +196,16 @@ def report_outcome(console: Console, outcome: Outcome) -> None:
         console.err(f"Held {short} to {to}: ", *problem)
 
 
-def outcome_reporter(console: Console) -> Callable[[Outcome], None]:
-    return lambda outcome: report_outcome(console, outcome)
+def outcome_reporter(console: Console, copies: list[tuple] | None = None) -> Callable[[Outcome], None]:
+    """Each outcome as a line, then the Sent copy lines `retry_reporter(console, copies)` kept back (the
+    copy is made after the server's 250, and is said after it)."""
+
+    def report(outcome: Outcome) -> None:
+        report_outcome(console, outcome)
+        while copies:
+            console.out(*copies.pop(0))
+
+    return report
 
 
 def exit_code(outcomes: list[Outcome]) -> int:
@@ -214,10 +222,12 @@ def run_until_stopped(console: Console, outbox: Outbox, recovered: list[dict]) -
     outcomes: list[Outcome] = []
     tty = on_terminal()
     line = StatusLine()
+    copies: list[tuple] = []
+    reported = outcome_reporter(console, copies)
 
     def on_outcome(outcome: Outcome) -> None:
         outcomes.append(outcome)
-        report_outcome(console, outcome)
+        reported(outcome)
 
     if not tty and hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # a service's log shows each line as it happens
@@ -225,7 +235,7 @@ def run_until_stopped(console: Console, outbox: Outbox, recovered: list[dict]) -
     try:  # from the line that says Ctrl-C stops, a stop is answered as such
         console.out("Sending scheduled messages when due. Ctrl-C stops (nothing is lost: they stay queued).")
         outbox.run_forever(
-            on_event=line.wrap(retry_reporter(console)),
+            on_event=line.wrap(retry_reporter(console, copies)),
             on_outcome=line.wrap(on_outcome),
             on_idle=idle,
             tick=1.0 if tty else None,
