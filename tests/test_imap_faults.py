@@ -113,6 +113,16 @@ def assert_sent_and_pending(account: FaultAccount, result, imap: ImapFaultServer
     return latest, line
 
 
+def assert_a_retry_saves_one_copy(account: FaultAccount, imap: ImapFaultServer) -> None:
+    """`outbox run --once` makes the pending copy: says so, records `saved`, and the server holds the exact
+    stored bytes, once."""
+    retried = account.run("outbox", "run", "--once")
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert "saved in your Sent folder (Sent)" in copy_line(retried)
+    assert account.records()[-1]["sent_copy"] == "saved" and account.records()[-1]["status"] == "sent"
+    assert imap.messages("Sent") == [stored_message(account)]  # the exact bytes, once
+
+
 # -- 1. over quota ------------------------------------------------------------------------------------
 
 
@@ -133,12 +143,8 @@ def test_over_quota_the_send_succeeds_and_the_copy_is_made_once_when_there_is_ro
     assert len(copy_records(account)) == 2
 
     imap.always.clear()  # room made
-    retried = account.run("outbox", "run", "--once")
-    assert retried.returncode == 0, retried.stdout + retried.stderr
-    assert "saved in your Sent folder (Sent)" in copy_line(retried)
-    assert imap.messages("Sent") == [stored_message(account)]  # the exact bytes, once
+    assert_a_retry_saves_one_copy(account, imap)
     assert imap.flags("Sent") == [("\\Seen",)]
-    assert account.records()[-1]["sent_copy"] == "saved" and account.records()[-1]["status"] == "sent"
 
     for later in (("outbox", "run", "--once"), ("track",)):  # nothing pending any more: nothing appended
         assert account.run(*later).returncode == 0
@@ -182,11 +188,7 @@ def test_an_append_cut_off_mid_literal_is_made_once_by_the_retry(imap_account):
     assert "saving the copy in Sent" in latest["sent_copy_error"]
     assert imap.messages("Sent") == [] and imap.appends == []  # nothing stored
 
-    retried = account.run("outbox", "run", "--once")
-    assert retried.returncode == 0, retried.stdout + retried.stderr
-    assert "saved in your Sent folder (Sent)" in copy_line(retried)
-    assert account.records()[-1]["sent_copy"] == "saved"
-    assert imap.messages("Sent") == [stored_message(account)]
+    assert_a_retry_saves_one_copy(account, imap)
     assert account.run("track").returncode == 0
     assert len(imap.messages("Sent")) == 1
 
@@ -202,10 +204,7 @@ def test_bye_right_after_the_login_leaves_the_copy_pending_in_one_clear_line(ima
     assert "Server shutting down for maintenance" in line
     assert imap.messages("Sent") == []
 
-    retried = account.run("outbox", "run", "--once")
-    assert retried.returncode == 0, retried.stdout + retried.stderr
-    assert account.records()[-1]["sent_copy"] == "saved"
-    assert imap.messages("Sent") == [stored_message(account)]
+    assert_a_retry_saves_one_copy(account, imap)
 
 
 def test_bye_instead_of_the_login_answer_is_not_called_a_wrong_password(imap_account):

@@ -27,7 +27,9 @@ def connect_ahead(settings: Settings) -> Ahead | None:
         from jobmail.smtp.client import connect  # ssl and smtplib: imported while the TCP connection is made
 
         ahead.go(connect)
-        secrets = _password(settings)
+        from jobmail.auth.credentials import login_password  # the keyring: the delivery needs it anyway
+
+        secrets = login_password(settings)
     except Exception:  # no password to be had: no connection ahead; the delivery tells why, and logs it
         ahead.close()
         return None
@@ -36,13 +38,3 @@ def connect_ahead(settings: Settings) -> Ahead | None:
         raise
     ahead.give(secrets)
     return ahead
-
-
-def _password(settings: Settings) -> list[str]:
-    """The stored password, for a send that logs in with one; an OAuth access token is fetched later,
-    new, by the delivery (a server cannot know it before it is sent)."""
-    if not settings.needs_password or settings.uses_oauth:
-        return []
-    from jobmail.auth.credentials import get_password  # the keyring: the delivery needs it anyway
-
-    return [get_password(settings.smtp_host, settings.smtp_username, settings.keyring_backend)]

@@ -13,6 +13,10 @@ from collections.abc import Mapping
 
 from jobmail.errors import Command, CredentialError, render
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from jobmail.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 SERVICE_PREFIX = "jobmail-smtp"
@@ -186,6 +190,15 @@ def get_password(host: str, username: str, backend: str = "") -> str:
     if not password:
         raise CredentialError(f"no password stored for {username} at {host}: run ", Command("password", "set"))
     return password
+
+
+def login_password(settings: Settings) -> list[str]:
+    """The stored password of an account that logs in with one, as the secrets a connection hides from its
+    first reply on; none for no login or OAuth (its access token is fetched later, new). Raises
+    CredentialError as get_password does."""
+    if not settings.needs_password or settings.uses_oauth:
+        return []
+    return [get_password(settings.smtp_host, settings.smtp_username, settings.keyring_backend)]
 
 
 def set_password(host: str, username: str, password: str, backend: str = "") -> None:

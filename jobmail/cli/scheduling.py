@@ -114,10 +114,7 @@ def wait_and_report(console: Console, outbox: Outbox, message_id: str) -> int:
     line.clear()
     if final is not None and final.get("status") == Status.SENT and not final.get("server"):
         final = _delivery_of(outbox, message_id) or final  # the latest record is its Sent copy's outcome
-    code = report_final(console, final, message_id)
-    for parts in copies:
-        console.out(*parts)
-    return code
+    return report_final(console, final, message_id, copies)
 
 
 def _delivery_of(outbox: Outbox, message_id: str) -> dict | None:
@@ -150,14 +147,17 @@ def stopped_waiting(console: Console, outbox: Outbox, entry: Entry, ask: bool) -
 KEEP_OR_CANCEL = {"k": "keep", "c": "cancel"}
 
 
-def report_final(console: Console, record: dict | None, message_id: str) -> int:
-    """What became of the message we waited for, as a line and an exit code."""
+def report_final(console: Console, record: dict | None, message_id: str, copies: list[tuple] | None = None) -> int:
+    """What became of the message we waited for, as a line and an exit code (and, for a message sent, the
+    Sent copy lines kept back from its sending, as `send` says them: after `Sent via`)."""
     short = message_id[: views.SHORT_ID]
     state = record.get("status") if record else None
     if record is not None and state == Status.SENT:
         reply = record.get("reply") or {}
         via = f"{record.get('server')} ({record.get('tls') or 'no TLS'})"
         console.out(f"Sent via {via}: {reply.get('code')} {reply.get('text')}")
+        for parts in copies or ():
+            console.out(*parts)
         console.out(*views.logged_parts(message_id))
         return EXIT_OK
     if state == Status.CANCELLED:

@@ -31,6 +31,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from jobmail.errors import Command, MailboxError
 from jobmail.settings import Settings
 from jobmail.smtp import client as smtp_client
+from jobmail.smtp.explain import redact_all
 
 # The usual names of the Sent folder, tried in order when no folder carries the \Sent attribute.
 SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "[Gmail]/Sent Mail")
@@ -362,10 +363,8 @@ def _hidden(text: str, settings: Settings, secret: str) -> str:
     escaped as an IMAP quoted string or a bytes repr (imaplib's "unexpected response: b'...'") shows it."""
     if not secret:
         return text
-    forms = {secret, secret.replace("\\", "\\\\").replace('"', '\\"'), repr(secret.encode("utf-8"))[2:-1]}
-    for form in sorted(forms, key=len, reverse=True):
-        text = smtp_client.redact(text, settings.imap_username, form)
-    return text
+    escaped = [secret.replace("\\", "\\\\").replace('"', '\\"'), repr(secret.encode("utf-8"))[2:-1]]
+    return redact_all(text, settings.imap_username, [secret, *escaped])
 
 
 def _text(exc: BaseException) -> str:

@@ -236,11 +236,8 @@ class _Check:
     def known_password(self) -> list[str]:
         """The stored password, if the keyring gives it without trouble; else nothing (the keyring step
         says why, in its turn)."""
-        settings = self.settings
-        if not settings.needs_password or settings.uses_oauth:
-            return []
         try:
-            return [credentials.get_password(settings.smtp_host, settings.smtp_username, settings.keyring_backend)]
+            return credentials.login_password(self.settings)
         except Exception:  # told by the keyring step
             return []
 
